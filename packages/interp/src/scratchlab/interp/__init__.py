@@ -1,0 +1,1 @@
+"""scratchlab-interp: hooks and activation caches, superposition, sparse autoencoders, induction heads."""

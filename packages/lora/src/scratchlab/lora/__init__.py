@@ -1,0 +1,1 @@
+"""scratchlab-lora: LoRA adapters: injection, merge, adapter-only checkpoints."""

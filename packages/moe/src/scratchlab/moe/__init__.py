@@ -1,0 +1,1 @@
+"""scratchlab-moe: mixture-of-experts: routers, experts, balancing losses."""

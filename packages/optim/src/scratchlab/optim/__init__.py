@@ -1,0 +1,1 @@
+"""scratchlab-optim: SGD, Adam, AdamW, Muon, Lion and learning-rate schedules."""

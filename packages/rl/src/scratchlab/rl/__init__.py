@@ -1,0 +1,1 @@
+"""scratchlab-rl: policy gradients, actor-critic, GAE, PPO, DPO and GRPO."""

@@ -1,0 +1,1 @@
+"""scratchlab-tokenizer: byte-level BPE: fast trainer, encoder, Hugging Face and tiktoken interop."""
