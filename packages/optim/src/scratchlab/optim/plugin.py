@@ -1,10 +1,38 @@
-"""scratchlab-optim's plugin: the components it registers."""
+"""scratchlab-optim's plugin: the optimizers (torch and MLX) and schedules it registers."""
 
 from __future__ import annotations
 
 from scratchlab.core import Component, hookimpl
+from scratchlab.core.registry import lazy
+from scratchlab.optim import schedules
+from scratchlab.optim.config import AdamConfig, AdamWConfig, LionConfig, MuonConfig, SGDConfig
+
+OPTIMIZERS = [
+    ("sgd", SGDConfig, "stochastic gradient descent with (Nesterov) momentum"),
+    ("adam", AdamConfig, "Adam with bias correction (L2 weight decay)"),
+    ("adamw", AdamWConfig, "Adam with decoupled weight decay"),
+    ("lion", LionConfig, "sign of interpolated momentum (Chen et al. 2023)"),
+    ("muon", MuonConfig, "orthogonalised momentum for matrices, with a fallback for the rest"),
+]
+
+SCHEDULES = [
+    ("constant", schedules.constant, schedules.ConstantConfig, "the base rate (optional warmup)"),
+    ("warmup", schedules.warmup, schedules.WarmupConfig, "linear warmup, then constant"),
+    ("cosine", schedules.cosine, schedules.CosineConfig, "warmup, then cosine decay to min_lr_ratio"),
+    ("wsd", schedules.wsd, schedules.WSDConfig, "warmup-stable-decay"),
+    ("inverse_sqrt", schedules.inverse_sqrt, schedules.InverseSqrtConfig,
+     "warmup, then 1/sqrt(step)"),
+]
 
 
 @hookimpl
 def scratchlab_components() -> list[Component]:
-    return []
+    out = []
+    for name, cfg, summary in OPTIMIZERS:
+        for backend in ("torch", "mlx"):
+            out.append(Component("optimizer", name,
+                                 lazy(f"scratchlab.optim.{backend}.optimizers:build"), cfg,
+                                 backend=backend, summary=summary))
+    for name, factory, cfg, summary in SCHEDULES:
+        out.append(Component("schedule", name, factory, cfg, summary=summary))
+    return out

@@ -1,0 +1,1 @@
+"""The MLX optimizers of scratchlab-optim. Mirrors scratchlab.optim.torch name for name."""

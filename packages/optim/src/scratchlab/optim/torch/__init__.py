@@ -1,0 +1,1 @@
+"""The PyTorch optimizers of scratchlab-optim. Mirrors scratchlab.optim.mlx name for name."""

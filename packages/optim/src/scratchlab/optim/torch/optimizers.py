@@ -1,0 +1,187 @@
+"""SGD, Adam, AdamW, Lion and Muon in PyTorch, each written from its update rule.
+
+One ``torch.optim.Optimizer`` whose param groups each name their algorithm: Muon's matrices and
+its AdamW fallback live in a single optimizer, so ``state_dict()``, checkpoints and schedules
+(``base_lr`` per group) just work. Each rule is a static ``update(p, grad, state, group)``.
+Mirrors scratchlab/optim/mlx/optimizers.py name for name.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from scratchlab.optim.groups import Group, plan
+
+
+class SGD:
+    """p <- p - lr * u, with u = g (+ wd * p), or momentum b = mu * b + g and
+    u = b (heavy ball) or u = g + mu * b (Nesterov: look one momentum step ahead)."""
+
+    @staticmethod
+    def update(p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        if group["weight_decay"] != 0:
+            grad = grad.add(p, alpha=group["weight_decay"])
+        mu = group["momentum"]
+        if mu != 0:
+            if "momentum_buffer" not in state:
+                state["momentum_buffer"] = grad.clone()  # b_1 = g_1
+            else:
+                state["momentum_buffer"].mul_(mu).add_(grad)
+            buf = state["momentum_buffer"]
+            grad = grad.add(buf, alpha=mu) if group["nesterov"] else buf
+        p.add_(grad, alpha=-group["lr"])
+
+
+class Adam:
+    """m and v: running means of g and g^2; divide both by (1 - beta^t) to undo their pull
+    towards zero (bias correction); step = lr * m_hat / (sqrt(v_hat) + eps).
+    ``weight_decay`` here is L2: it is added to the gradient, so Adam rescales it too."""
+
+    decoupled = False
+
+    @classmethod
+    def update(cls, p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        if not state:
+            state["step"] = torch.tensor(0.0)
+            state["exp_avg"] = torch.zeros_like(p)
+            state["exp_avg_sq"] = torch.zeros_like(p)
+        lr, wd, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
+        state["step"] += 1
+        t = state["step"].item()
+        if wd != 0:
+            if cls.decoupled:
+                p.mul_(1 - lr * wd)  # AdamW: shrink the weights, outside the adaptive scaling
+            else:
+                grad = grad.add(p, alpha=wd)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m.lerp_(grad, 1 - beta1)  # m = beta1 m + (1 - beta1) g
+        v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # v = beta2 v + (1 - beta2) g^2
+        step_size = lr / (1 - beta1**t)
+        denom = (v.sqrt() / math.sqrt(1 - beta2**t)).add_(group["eps"])
+        p.addcdiv_(m, denom, value=-step_size)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p <- p (1 - lr wd) before the Adam step."""
+
+    decoupled = True
+
+
+class Lion:
+    """u = sign(beta1 m + (1 - beta1) g); p <- p (1 - lr wd) - lr u; then m = beta2 m + (1 - beta2) g.
+    Every coordinate moves by exactly lr, so lr must be smaller than AdamW's."""
+
+    @staticmethod
+    def update(p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        if not state:
+            state["exp_avg"] = torch.zeros_like(p)
+        lr, wd, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
+        m = state["exp_avg"]
+        direction = torch.sign(m.lerp(grad, 1 - beta1))
+        if wd != 0:
+            p.mul_(1 - lr * wd)
+        p.add_(direction, alpha=-lr)
+        m.lerp_(grad, 1 - beta2)
+
+
+def zeropower_via_newtonschulz(G: torch.Tensor, steps: int = 5,
+                               coefficients: tuple[float, float, float] = (3.4445, -4.7750, 2.0315),
+                               eps: float = 1e-7, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Approximate U V^T of G = U S V^T (the nearest semi-orthogonal matrix) with the quintic
+    X <- a X + (b A + c A^2) X, A = X X^T. Each step maps every singular value s to
+    a s + b s^3 + c s^5; after 5 steps they lie in roughly [0.7, 1.2]. Works on the last two
+    dims (leading dims are a batch, e.g. experts); wide orientation keeps X X^T small."""
+    a, b, c = coefficients
+    X = G.to(dtype)
+    tall = G.size(-2) > G.size(-1)
+    if tall:
+        X = X.mT
+    batch_shape = X.shape[:-2]
+    X = X.reshape(-1, *X.shape[-2:]) if X.ndim > 2 else X
+    # scale so that the spectral norm (<= the Frobenius norm) is at most 1
+    X = X / X.norm(dim=(-2, -1), keepdim=True).clamp(min=eps)
+    mm_add = torch.addmm if X.ndim == 2 else torch.baddbmm  # beta * input + alpha * (m1 @ m2)
+    for _ in range(steps):
+        A = X @ X.mT
+        B = mm_add(A, A, A, beta=b, alpha=c)
+        X = mm_add(X, B, X, beta=a)
+    X = X.reshape(*batch_shape, *X.shape[-2:])
+    return X.mT if tall else X
+
+
+def adjusted_lr(lr: float, rule: str, shape: tuple[int, ...]) -> float:
+    """Muon's shape scaling. ``original``: sqrt(max(1, rows/cols)) keeps the update's RMS per
+    output constant; ``match_rms_adamw``: 0.2 sqrt(max(rows, cols)) gives it AdamW's typical RMS
+    (~0.2), so AdamW's lr and weight decay carry over."""
+    rows, cols = shape[-2], shape[-1]
+    if rule == "original":
+        return lr * math.sqrt(max(1.0, rows / cols))
+    if rule == "match_rms_adamw":
+        return lr * 0.2 * math.sqrt(max(rows, cols))
+    return lr
+
+
+class Muon:
+    """Momentum, then orthogonalise: the steepest-descent direction under the spectral norm.
+    b = lerp(b, g, 1 - mu); u = lerp(g, b, mu) (Nesterov) or b; O = NS(u);
+    p <- p (1 - lr wd) - adjusted_lr * O."""
+
+    @staticmethod
+    def update(p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        if not state:
+            state["momentum_buffer"] = torch.zeros_like(p)
+        buf, mu = state["momentum_buffer"], group["momentum"]
+        buf.lerp_(grad, 1 - mu)
+        u = grad.lerp(buf, mu) if group["nesterov"] else buf
+        dtype = torch.bfloat16 if group["ns_dtype"] == "bfloat16" else torch.float32
+        O = zeropower_via_newtonschulz(u, group["ns_steps"], tuple(group["ns_coefficients"]),
+                                       group["eps"], dtype)
+        lr = group["lr"]
+        if group["weight_decay"] != 0:
+            p.mul_(1 - lr * group["weight_decay"])
+        p.add_(O.to(p.dtype), alpha=-adjusted_lr(lr, group["adjust_lr"], tuple(p.shape)))
+
+
+ALGORITHMS: dict[str, Any] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "lion": Lion, "muon": Muon}
+
+
+class Routed(torch.optim.Optimizer):
+    """One optimizer, several update rules: each param group's ``algorithm`` picks its rule."""
+
+    def __init__(self, groups: list[dict[str, Any]]) -> None:
+        for g in groups:
+            if g.get("algorithm") not in ALGORITHMS:
+                raise ValueError(f"unknown algorithm {g.get('algorithm')!r}")
+            g.setdefault("base_lr", g["lr"])  # what schedules multiply (core's set_lr)
+        super().__init__(groups, {})
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            rule = ALGORITHMS[group["algorithm"]]
+            for p in group["params"]:
+                if p.grad is not None:
+                    rule.update(p, p.grad, self.state[p], group)
+        return loss
+
+
+def build(config: Any, model: nn.Module) -> Routed:
+    """The optimizer factory (``(config, model)``): routes the trainable parameters by ``plan``."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    by_name = dict(named)
+    groups = plan(config, [(n, tuple(p.shape)) for n, p in named])
+    return Routed([to_param_group(g, by_name) for g in groups])
+
+
+def to_param_group(group: Group, by_name: dict[str, nn.Parameter]) -> dict[str, Any]:
+    return {"params": [by_name[n] for n in group.names], "algorithm": group.algorithm,
+            **group.hyper}
