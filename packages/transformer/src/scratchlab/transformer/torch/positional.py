@@ -1,0 +1,132 @@
+"""Positional information in PyTorch: learned, sinusoidal, RoPE, ALiBi, none.
+
+Every variant has the same three entry points, so the model and attention never branch on
+the name: ``embed(x, offset)`` adds absolute positions to the token embeddings, ``rotate(x,
+offset)`` rotates queries or keys (B, H, T, hd), ``bias(offset, T, Tk)`` gives an additive
+(H, T, Tk) score bias or None. ``offset`` is the absolute position of the first token (the
+KV-cache length), which is what makes cached decoding exact. Tables come from
+scratchlab.transformer.positions (NumPy) and grow on demand, so RoPE, ALiBi and sinusoidal
+models run past their training length (length extrapolation).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from scratchlab.core.errors import ScratchlabError
+from scratchlab.transformer import positions as P
+from scratchlab.transformer.config import GPTConfig, RoPEConfig, SinusoidalConfig
+
+
+class Positional(nn.Module):
+    """No positions (``none``); the base of the others."""
+
+    absolute = False  # embed() does something
+    rotary = False  # rotate() does something
+    has_bias = False  # bias() returns a tensor
+
+    def embed(self, x: torch.Tensor, offset: int) -> torch.Tensor:
+        return x
+
+    def rotate(self, x: torch.Tensor, offset: int) -> torch.Tensor:
+        return x
+
+    def bias(self, offset: int, T: int, Tk: int) -> torch.Tensor | None:
+        return None
+
+
+class NoPositions(Positional):
+    def __init__(self, config: object, model_config: GPTConfig, *, max_seq_len: int) -> None:
+        super().__init__()
+
+
+class LearnedPositions(Positional):
+    """One trained vector per position (GPT-2): ``wpe.weight`` of shape (max_seq_len, d)."""
+
+    absolute = True
+
+    def __init__(self, config: object, model_config: GPTConfig, *, max_seq_len: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(max_seq_len, model_config.d_model))
+        nn.init.normal_(self.weight, std=0.02)
+
+    def embed(self, x: torch.Tensor, offset: int) -> torch.Tensor:
+        T = x.shape[1]
+        if offset + T > self.weight.shape[0]:
+            raise ScratchlabError(
+                f"position {offset + T - 1} is past the {self.weight.shape[0]} learned positions; "
+                "learned positions cannot extrapolate (use rope, alibi, sinusoidal or none).")
+        return x + self.weight[offset:offset + T]
+
+
+class SinusoidalPositions(Positional):
+    """The fixed sin/cos table of Vaswani et al. added to the token embeddings."""
+
+    absolute = True
+
+    def __init__(self, config: SinusoidalConfig, model_config: GPTConfig, *, max_seq_len: int) -> None:
+        super().__init__()
+        self.base, self.d = config.base, model_config.d_model
+        self.register_buffer("table", torch.from_numpy(P.sinusoidal_table(max_seq_len, self.d, self.base)),
+                             persistent=False)
+
+    def embed(self, x: torch.Tensor, offset: int) -> torch.Tensor:
+        T = x.shape[1]
+        if offset + T > self.table.shape[0]:
+            n = P.grow(offset + T, self.table.shape[0])
+            self.table = torch.from_numpy(P.sinusoidal_table(n, self.d, self.base)).to(x.device)
+        return x + self.table[offset:offset + T].to(x.dtype)
+
+
+class RoPE(Positional):
+    """Rotary embedding: rotate each 2-D pair (x_a, x_b) of q and k by the angle m * theta_i.
+
+    ``neox`` pairs dimension i with i + d/2 (HF Llama, mlx.nn.RoPE(traditional=False));
+    ``interleaved`` pairs 2i with 2i+1 (the paper, traditional=True).
+    """
+
+    rotary = True
+
+    def __init__(self, config: RoPEConfig, model_config: GPTConfig, *, max_seq_len: int) -> None:
+        super().__init__()
+        self.layout = config.layout
+        self.inv_freq, self.scale = P.rope_inv_freq(model_config.head_dim, config)
+        self._build(max_seq_len, "cpu")
+
+    def _build(self, length: int, device: torch.device | str) -> None:
+        cos, sin = P.rope_cos_sin(self.inv_freq, length, self.scale)
+        self.register_buffer("cos", torch.from_numpy(cos).to(device), persistent=False)
+        self.register_buffer("sin", torch.from_numpy(sin).to(device), persistent=False)
+
+    def rotate(self, x: torch.Tensor, offset: int) -> torch.Tensor:
+        T = x.shape[-2]
+        if offset + T > self.cos.shape[0]:
+            self._build(P.grow(offset + T, self.cos.shape[0]), x.device)
+        cos = self.cos[offset:offset + T].to(x.dtype)  # (T, d/2)
+        sin = self.sin[offset:offset + T].to(x.dtype)
+        if self.layout == "neox":
+            x1, x2 = x.chunk(2, dim=-1)
+            return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1)
+        xp = x.unflatten(-1, (-1, 2))  # (..., d/2, 2): pairs (2i, 2i+1)
+        x1, x2 = xp[..., 0], xp[..., 1]
+        return torch.stack((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).flatten(-2)
+
+
+class ALiBi(Positional):
+    """Attention with linear biases: score(i, j) -= slope_h * (i - j); nothing is embedded."""
+
+    has_bias = True
+
+    def __init__(self, config: object, model_config: GPTConfig, *, max_seq_len: int) -> None:
+        super().__init__()
+        self.register_buffer("slopes", torch.from_numpy(P.alibi_slopes(model_config.n_heads)),
+                             persistent=False)
+
+    def bias(self, offset: int, T: int, Tk: int) -> torch.Tensor:
+        q_pos = torch.arange(offset, offset + T, device=self.slopes.device)
+        k_pos = torch.arange(Tk, device=self.slopes.device)
+        dist = (q_pos[:, None] - k_pos[None, :]).float()
+        return -self.slopes[:, None, None] * dist  # (H, T, Tk)
+
+
