@@ -1,0 +1,1 @@
+"""LoRA in MLX. Mirrors scratchlab.lora.torch file for file."""

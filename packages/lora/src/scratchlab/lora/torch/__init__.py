@@ -1,0 +1,1 @@
+"""LoRA in PyTorch. Mirrors scratchlab.lora.mlx file for file."""
