@@ -1,0 +1,72 @@
+"""Expert MLPs: one dense ``MLP``, and ``Experts``, E of them stored as stacked matrices.
+
+Weights are stored (in, out) so that an expert is ``act(x @ w1) @ w2`` (GELU) or
+``(silu(x @ w1) * (x @ w3)) @ w2`` (SwiGLU; w1 gate, w3 up, w2 down as in Mixtral).
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import mlx.nn as nn
+from mlx.utils import tree_flatten
+
+
+def _act(h: mx.array, activation: str) -> mx.array:
+    return nn.gelu(h) if activation == "gelu" else nn.silu(h)
+
+
+class MLP(nn.Module):
+    """A dense feed-forward with the expert's shape: the non-MoE layers and the shared experts."""
+
+    def __init__(self, d_model: int, hidden: int, activation: str = "gelu",
+                 out_std: float = 0.02) -> None:
+        super().__init__()
+        self.activation = activation
+        self.w1 = mx.random.normal((d_model, hidden)) * 0.02
+        if activation == "swiglu":
+            self.w3 = mx.random.normal((d_model, hidden)) * 0.02
+        self.w2 = mx.random.normal((hidden, d_model)) * out_std
+
+    def __call__(self, x: mx.array) -> mx.array:
+        h = _act(x @ self.w1, self.activation)
+        if self.activation == "swiglu":
+            h = h * (x @ self.w3)
+        return h @ self.w2
+
+    def active_params(self) -> int:
+        return sum(v.size for _, v in tree_flatten(self.parameters()))
+
+
+class Experts(nn.Module):
+    """E expert MLPs as (E, in, out) arrays, applied to tokens already grouped by expert.
+
+    ``__call__(xs, counts)``: ``xs`` holds the tokens sorted by expert, ``counts[e]`` of them for
+    expert e. One matrix product per expert and weight: a loop over experts, never over tokens.
+    (``mx.gather_mm`` does the same in one call but is ~4x slower on CPU.)
+    """
+
+    def __init__(self, n_experts: int, d_model: int, hidden: int, activation: str = "gelu",
+                 out_std: float = 0.02) -> None:
+        super().__init__()
+        self.activation = activation
+        self.w1 = mx.random.normal((n_experts, d_model, hidden)) * 0.02
+        if activation == "swiglu":
+            self.w3 = mx.random.normal((n_experts, d_model, hidden)) * 0.02
+        self.w2 = mx.random.normal((n_experts, hidden, d_model)) * out_std
+
+    def expert(self, e: int, x: mx.array) -> mx.array:
+        h = _act(x @ self.w1[e], self.activation)
+        if self.activation == "swiglu":
+            h = h * (x @ self.w3[e])
+        return h @ self.w2[e]
+
+    def __call__(self, xs: mx.array, counts: list[int]) -> mx.array:
+        out, start = [], 0
+        for e, n in enumerate(counts):
+            if n > 0:
+                out.append(self.expert(e, xs[start:start + n]))
+            start += n
+        return mx.concatenate(out) if out else xs[:0]
+
+    def params_per_expert(self) -> int:
+        return sum(v[0].size for _, v in tree_flatten(self.parameters()))

@@ -1,0 +1,1 @@
+"""The PyTorch implementation of scratchlab-moe (mirrors scratchlab.moe.mlx file for file)."""
