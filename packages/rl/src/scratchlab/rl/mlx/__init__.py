@@ -1,0 +1,1 @@
+"""scratchlab-rl in MLX (mirrors scratchlab.rl.torch file for file)."""

@@ -1,0 +1,1 @@
+"""scratchlab-rl in PyTorch (mirrors scratchlab.rl.mlx file for file)."""

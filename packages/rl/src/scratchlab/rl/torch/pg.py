@@ -1,0 +1,99 @@
+"""REINFORCE, its baselines, one-step actor-critic and GAE in PyTorch. Mirrors mlx/pg.py.
+
+One policy step per batch of complete episodes. The estimator (what multiplies
+grad log pi) is the only difference between the five algorithms; see advantages.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from scratchlab.rl.advantages import pg_targets, updated_baseline
+from scratchlab.rl.config import PGConfig
+from scratchlab.rl.rollout import Rollout
+from scratchlab.rl.torch.agent import Agent
+from scratchlab.rl.torch.losses import entropy, policy_gradient_loss, value_loss
+
+
+def _tensors(batch: Rollout, adv: np.ndarray, targets: np.ndarray) -> tuple[torch.Tensor, ...]:
+    return (torch.from_numpy(batch.obs), torch.from_numpy(batch.actions),
+            torch.from_numpy(adv), torch.from_numpy(targets),
+            torch.from_numpy(batch.mask.astype(np.float32)))
+
+
+def pg_loss_fn(agent: Agent, obs: torch.Tensor, actions: torch.Tensor, adv: torch.Tensor,
+               targets: torch.Tensor, mask: torch.Tensor, episodes: int,
+               vf_coef: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    logits = agent.logits(obs)
+    pg = policy_gradient_loss(logits, actions, adv, mask, episodes)
+    v = value_loss(agent.value(obs), targets, mask)
+    ent = (entropy(logits) * mask).sum() / mask.sum()
+    return pg + vf_coef * v, {"pg_loss": pg.detach(), "v_loss": v.detach(), "entropy": ent.detach()}
+
+
+class PolicyGradient:
+    mode = "episodes"
+
+    def __init__(self, cfg: PGConfig, agent: Agent, total_steps: int,
+                 rng: np.random.Generator) -> None:
+        self.cfg, self.agent, self.estimator = cfg, agent, cfg.estimator
+        self.optimizer = torch.optim.Adam(agent.parameters(), lr=cfg.lr, eps=1e-5)
+        self.critic_optimizer = torch.optim.Adam(agent.critic.parameters(), lr=cfg.lr, eps=1e-5)
+        self.baseline, self.batches = 0.0, 0
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        o = torch.from_numpy(obs)
+        return self.agent.logits(o).numpy(), self.agent.value(o).numpy()
+
+    def targets(self, batch: Rollout, estimator: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        cfg = self.cfg
+        return pg_targets(estimator or self.estimator, batch, cfg.gamma, cfg.gae_lambda,
+                          self.baseline, cfg.normalize_advantages)
+
+    def update(self, batch: Rollout) -> dict[str, float]:
+        """One gradient step of policy (and critic) on the batch; then refresh the baseline."""
+        adv, targets = self.targets(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, aux = pg_loss_fn(self.agent, *_tensors(batch, adv, targets), batch.episodes,
+                               self.cfg.vf_coef)
+        loss.backward()
+        actor_grads = [p.grad for p in self.agent.actor.parameters()]
+        grad_norm = torch.sqrt(sum((g ** 2).sum() for g in actor_grads))
+        if self.cfg.max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(self.agent.parameters(), self.cfg.max_grad_norm)
+        self.optimizer.step()
+        self._refresh_baseline(batch)
+        return {"loss": loss.item(), "grad_norm": grad_norm.item(),
+                **{k: v.item() for k, v in aux.items()}}
+
+    def _refresh_baseline(self, batch: Rollout) -> None:
+        self.baseline = updated_baseline(self.baseline, batch, self.cfg.gamma,
+                                         self.cfg.baseline_decay, self.batches == 0)
+        self.batches += 1
+
+    def fit_critic(self, batch: Rollout) -> float:
+        """A critic-only step (Monte Carlo targets) and a baseline refresh; the policy is kept."""
+        _, targets = self.targets(batch, "value")
+        obs, _, _, tgt, mask = _tensors(batch, targets, targets)
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        loss = value_loss(self.agent.value(obs), tgt, mask)
+        loss.backward()
+        self.critic_optimizer.step()
+        self._refresh_baseline(batch)
+        return loss.item()
+
+    def policy_gradient(self, batch: Rollout, estimator: str | None = None) -> np.ndarray:
+        """The estimate of grad J (= -grad of the policy loss) as one flat vector, by name."""
+        adv, targets = self.targets(batch, estimator)
+        obs, actions, adv_t, _, mask = _tensors(batch, adv, targets)
+        loss = policy_gradient_loss(self.agent.logits(obs), actions, adv_t, mask, batch.episodes)
+        named = sorted(self.agent.actor.named_parameters())
+        grads = torch.autograd.grad(loss, [p for _, p in named])
+        return -np.concatenate([g.numpy().ravel() for g in grads])
+
+    def state(self) -> dict[str, Any]:
+        return {"baseline": self.baseline}
