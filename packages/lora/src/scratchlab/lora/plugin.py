@@ -1,6 +1,9 @@
-"""scratchlab-lora's plugin: the components it registers."""
+"""scratchlab-lora's plugin: the components it registers, and its section of lm sweep reports."""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 from scratchlab.core import Component, hookimpl, lazy
 from scratchlab.lora.config import LoRAConfig
@@ -16,3 +19,10 @@ def scratchlab_components() -> list[Component]:
         Component("adapter", "lora", lazy("scratchlab.lora.mlx.adapter:apply_lora"), LoRAConfig,
                   backend="mlx", summary=SUMMARY),
     ]
+
+
+@hookimpl
+def scratchlab_report(task: str, results: Any, out_dir: Path) -> str | None:
+    from scratchlab.lora.report import lora_report
+
+    return lora_report(task, results, out_dir)
