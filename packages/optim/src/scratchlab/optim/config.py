@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from scratchlab.core.config import choice
+from scratchlab.core.config import ConfigError, build_config
 
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)  # Keller Jordan's quintic, tuned for slope at zero
 
@@ -129,7 +129,7 @@ class MuonConfig(Routing):
     eps: float = 1e-7
     adjust_lr: Literal["original", "match_rms_adamw", "none"] = "original"
     ns_dtype: Literal["float32", "bfloat16"] = "float32"
-    fallback: Any = choice("optimizer", {"name": "adamw", "lr": 3e-3})
+    fallback: Any = field(default_factory=lambda: {"name": "adamw", "lr": 3e-3})
     fallback_params: list[str] = field(
         default_factory=lambda: ["wte.*", "wpe.*", "lm_head.*", "*embed*"])
 
@@ -139,6 +139,31 @@ class MuonConfig(Routing):
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
         if self.ns_steps < 1:
             raise ValueError(f"ns_steps must be at least 1, got {self.ns_steps}")
-        name = getattr(self.fallback, "name", None)
-        if name == "muon":
+        self.fallback = optimizer_config(self.fallback, "fallback")
+        if isinstance(self.fallback, MuonConfig):
             raise ValueError("Muon's fallback cannot be muon itself (use adamw, adam, sgd or lion)")
+
+
+CONFIGS: dict[str, type[Routing]] = {"sgd": SGDConfig, "adam": AdamConfig, "adamw": AdamWConfig,
+                                     "lion": LionConfig, "muon": MuonConfig}
+
+
+def optimizer_config(value: Any, path: str = "") -> Routing:
+    """An optimizer config from ``"adamw"``, ``{name: adamw, lr: ...}`` or a config object.
+    (Muon's fallback is resolved here, not through the registry: it must be one of ours.)"""
+    if isinstance(value, Routing):
+        return value
+    if isinstance(value, str):
+        value = {"name": value}
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        raise ValueError(f"{path or 'optimizer'} must be an optimizer name or a mapping with "
+                         f"'name' (one of {', '.join(sorted(CONFIGS))}), got {value!r}")
+    name = value["name"]
+    if name not in CONFIGS:
+        raise ValueError(f"{path or 'optimizer'}: unknown optimizer '{name}'; choose one of "
+                         f"{', '.join(sorted(CONFIGS))}")
+    settings = {k: v for k, v in value.items() if k != "name"}
+    try:
+        return build_config(CONFIGS[name], settings, path)  # type: ignore[no-any-return]
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from scratchlab.core.config import resolve_choice
 from scratchlab.optim.config import (AdamConfig, AdamWConfig, LionConfig, MuonConfig, Routing,
                                      SGDConfig)
 
@@ -41,14 +40,14 @@ def hyperparameters(cfg: Routing) -> dict[str, Any]:
 
 def plan(cfg: Routing, params: list[tuple[str, tuple[int, ...]]]) -> list[Group]:
     """Split ``(name, shape)`` pairs (the trainable parameters, in model order) into groups."""
+    if not params:
+        raise ValueError("the model has no trainable parameters to optimise")
     algorithm = ALGORITHM_OF[type(cfg)]
     if isinstance(cfg, MuonConfig):
-        fallback = resolve_choice("optimizer", cfg.fallback, "fallback")
-        if fallback is None:
-            raise ValueError("Muon needs a fallback optimizer for non-matrix parameters")
-        own = [(n, s) for n, s in params if len(s) >= 2 and not matches(n, cfg.fallback_params)]
-        rest = [(n, s) for n, s in params if (n, s) not in own]
-        return _split(cfg, algorithm, own) + (plan(fallback.config, rest) if rest else [])
+        mine = {n for n, s in params if len(s) >= 2 and not matches(n, cfg.fallback_params)}
+        own = [(n, s) for n, s in params if n in mine]
+        rest = [(n, s) for n, s in params if n not in mine]
+        return _split(cfg, algorithm, own) + (plan(cfg.fallback, rest) if rest else [])
     return _split(cfg, algorithm, params)
 
 
