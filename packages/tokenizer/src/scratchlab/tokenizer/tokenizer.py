@@ -24,6 +24,8 @@ from scratchlab.tokenizer import patterns
 from scratchlab.tokenizer.reference import Merge
 
 SpecialSet = Literal["all"] | Collection[str]
+SpecialPolicy = Literal["raise", "allowed", "disallowed"]
+POLICIES = {"raise": ((), "all"), "allowed": ("all", ()), "disallowed": ((), ())}
 BLOCK_CHARS = 8_000_000  # how much of a file is read and encoded at a time
 
 
@@ -34,7 +36,8 @@ class BPETokenizer:
     def __init__(self, vocab: dict[int, bytes] | Sequence[bytes], merges: Sequence[Merge],
                  pattern: str = patterns.GPT2_PATTERN,
                  special_tokens: dict[str, int] | None = None,
-                 meta: dict[str, Any] | None = None, max_cache: int = 1_000_000) -> None:
+                 meta: dict[str, Any] | None = None, max_cache: int = 1_000_000,
+                 special_policy: SpecialPolicy = "raise") -> None:
         self.vocab: dict[int, bytes] = (dict(vocab) if isinstance(vocab, dict)
                                         else dict(enumerate(vocab)))
         self.merges = [tuple(m) for m in merges]
@@ -42,6 +45,10 @@ class BPETokenizer:
         self.special_tokens = dict(special_tokens or {})
         self.meta = dict(meta or {})
         self.max_cache = max_cache
+        if special_policy not in POLICIES:
+            raise ScratchlabError(f"special_policy must be one of {', '.join(POLICIES)}, got "
+                                  f"{special_policy!r}")
+        self.special_policy = special_policy
         self._check()
         self.vocab_size = 1 + max([*self.vocab, *self.special_tokens.values()])
         self.byte_ids = [self._ids_by_bytes[bytes([b])] for b in range(256)]
@@ -52,6 +59,7 @@ class BPETokenizer:
         self._decoder: dict[int, bytes] = {**self.vocab, **{
             i: s.encode("utf-8") for s, i in self.special_tokens.items()}}
         self._cache: dict[str, bytes] = {}
+        self._raw_cache: dict[str, bytes] = {}  # encode_bytes' chunks (may hold surrogates)
         self._special_rx: Any = None
 
     def _check(self) -> None:
@@ -105,7 +113,7 @@ class BPETokenizer:
 
     def _packed(self, chunks: list[str], errors: str = "strict") -> bytes:
         """The ids of ``chunks`` as packed int32, through the per-chunk cache."""
-        cache = self._cache
+        cache = self._cache if errors == "strict" else self._raw_cache
         missing = set(chunks).difference(cache)
         if missing:
             if len(cache) + len(missing) > self.max_cache:
@@ -125,11 +133,18 @@ class BPETokenizer:
                                   "use encode_bytes for raw bytes") from None
         return np.frombuffer(packed, dtype=np.int32)
 
-    def encode_array(self, text: str, *, allowed_special: SpecialSet = (),
-                     disallowed_special: SpecialSet = "all") -> np.ndarray:
-        """Token ids as an int32 array. Special tokens follow tiktoken's policy: a special
+    def encode_array(self, text: str, *, allowed_special: SpecialSet | None = None,
+                     disallowed_special: SpecialSet | None = None) -> np.ndarray:
+        """Token ids as an int32 array. Special tokens follow tiktoken's rule: a special
         token in ``allowed_special`` becomes its id; one in ``disallowed_special`` (default: all
-        not allowed) raises; any other is encoded as ordinary text."""
+        not allowed) raises; any other is encoded as ordinary text. Left out, both come from
+        ``special_policy``: "raise" (the default), "allowed" (all specials are tokens) or
+        "disallowed" (special strings are plain text)."""
+        default_allowed, default_disallowed = POLICIES[self.special_policy]
+        if allowed_special is None:
+            allowed_special = default_allowed
+        if disallowed_special is None:
+            disallowed_special = default_disallowed
         allowed = (set(self.special_tokens) if allowed_special == "all"
                    else set(allowed_special))
         unknown = allowed - set(self.special_tokens)
@@ -156,8 +171,8 @@ class BPETokenizer:
         parts.append(self.encode_ordinary(text[pos:]))
         return np.concatenate(parts)
 
-    def encode(self, text: str, *, allowed_special: SpecialSet = (),
-               disallowed_special: SpecialSet = "all") -> list[int]:
+    def encode(self, text: str, *, allowed_special: SpecialSet | None = None,
+               disallowed_special: SpecialSet | None = None) -> list[int]:
         """Token ids of ``text`` (see :meth:`encode_array` for the special-token policy)."""
         return self.encode_array(text, allowed_special=allowed_special,  # type: ignore[no-any-return]
                                  disallowed_special=disallowed_special).tolist()
@@ -236,11 +251,12 @@ def read_text(path: str | Path, errors: str = "strict") -> str:
 
 
 def read_blocks(path: str | Path, errors: str = "strict", cut: bool = True,
-                block: int = BLOCK_CHARS) -> Iterable[str]:
+                block: int | None = None) -> Iterable[str]:
     """A UTF-8 file in pieces of about ``block`` characters, cut only at safe points
     (``cut=False``: one piece). ``errors='strict'`` (the policy by default) refuses a file
     that is not UTF-8 and names the byte; ``'replace'`` reads it with U+FFFD instead."""
     path = Path(path)
+    block = block or BLOCK_CHARS
     if errors not in ("strict", "replace"):
         raise ScratchlabError(f"errors must be 'strict' or 'replace', got {errors!r}")
     try:
