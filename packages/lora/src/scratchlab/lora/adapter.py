@@ -97,3 +97,18 @@ def check_base(path: str | Path, expected: str, actual: str) -> None:
             f"the LoRA adapter {path} was trained on another base model (base fingerprint "
             f"{expected}, this model's is {actual}); load it onto the checkpoint it was "
             "trained from.")
+
+
+def merge_weights(base: dict[str, np.ndarray], adapter: dict[str, np.ndarray],
+                  config: LoRAConfig) -> dict[str, np.ndarray]:
+    """The base weights with every adapter folded in, W + scale B A, in NumPy (float32):
+    a plain checkpoint that a model without LoRA loads (e.g. the lm task's ``init_from``)."""
+    out = dict(base)
+    layers = sorted({k.rsplit(".", 1)[0] for k in adapter})
+    for layer in layers:
+        a, b, w = adapter.get(f"{layer}.lora_A"), adapter.get(f"{layer}.lora_B"), base.get(f"{layer}.weight")
+        if a is None or b is None or w is None or w.shape != (b.shape[0], a.shape[1]):
+            raise CheckpointError(f"the adapter's layer '{layer}' does not fit the base weights")
+        delta = config.scale * (b.astype(np.float32) @ a.astype(np.float32))
+        out[f"{layer}.weight"] = (w.astype(np.float32) + delta).astype(w.dtype)
+    return out

@@ -22,6 +22,13 @@ def scratchlab_components() -> list[Component]:
 
 
 @hookimpl
+def scratchlab_commands(subparsers: Any) -> None:
+    from scratchlab.lora.cli import add_lora_parser
+
+    add_lora_parser(subparsers)
+
+
+@hookimpl
 def scratchlab_report(task: str, results: Any, out_dir: Path) -> str | None:
     from scratchlab.lora.report import lora_report
 

@@ -37,8 +37,11 @@ def select_targets(linear_names: Iterable[str], patterns: Iterable[str]) -> list
         if not any(matches(n, pattern) for n in names):
             choices = sorted({relative_name(n) for n in names} | set(names))
             shown = sorted({relative_name(n) for n in names})
+            tied = (" (a model with tied weights computes its output layer with the token "
+                    "embedding, so it has no lm_head: set tie_weights: false to adapt it)"
+                    if "lm_head" in pattern else "")
             raise ScratchlabError(
                 f"LoRA target_modules pattern '{pattern}' matches no linear layer of the model"
-                f"{did_you_mean(pattern, choices)}; its linear layers are (relative to each "
-                f"block): {', '.join(shown) or 'none'}.")
+                f"{did_you_mean(pattern, choices)}{tied}; its linear layers are (relative to "
+                f"each block): {', '.join(shown) or 'none'}.")
     return [n for n in names if any(matches(n, p) for p in patterns)]
