@@ -1,0 +1,1 @@
+"""scratchlab-interp in MLX (mirrors scratchlab.interp.torch file for file)."""

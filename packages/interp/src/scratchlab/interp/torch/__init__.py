@@ -1,0 +1,1 @@
+"""scratchlab-interp in PyTorch (mirrors scratchlab.interp.mlx file for file)."""

@@ -1,0 +1,162 @@
+"""Sparse autoencoders in PyTorch and the ``sae`` task. Mirrors mlx/sae.py name for name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from scratchlab.core.backends import torch as backend
+from scratchlab.core.context import RunContext
+from scratchlab.core.training import should
+from scratchlab.interp import sae as S
+
+
+class SAE(nn.Module):
+    """f = act(W_enc^T (x - b_dec) + b_enc);  x_hat = W_dec^T f + b_dec.
+    W_enc is (d_in, d_sae), W_dec is (d_sae, d_in): row i of W_dec is latent i's direction."""
+
+    def __init__(self, cfg: Any, d_in: int) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.W_enc = nn.Parameter(torch.zeros(d_in, cfg.d_sae))
+        self.b_enc = nn.Parameter(torch.zeros(cfg.d_sae))
+        self.W_dec = nn.Parameter(torch.zeros(cfg.d_sae, d_in))
+        self.b_dec = nn.Parameter(torch.zeros(d_in))
+        backend.load_state_dict(self, S.init_sae(d_in, cfg.d_sae, cfg.dec_init_norm, 0))
+
+    def pre_acts(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.b_dec) @ self.W_enc + self.b_enc
+
+    def activation(self, pre: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.pre_acts(x))
+
+    def decode(self, f: torch.Tensor) -> torch.Tensor:
+        return f @ self.W_dec + self.b_dec
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.encode(x)
+        return self.decode(f), f
+
+    @torch.no_grad()
+    def project_decoder_grad(self) -> None:
+        """Remove the part of each decoder row's gradient that would change its norm, so the
+        step moves along the unit sphere (Gao et al. 2024)."""
+        g, W = self.W_dec.grad, self.W_dec
+        if g is not None:
+            g -= (g * W).sum(-1, keepdim=True) * W
+
+    @torch.no_grad()
+    def normalize_decoder(self) -> None:
+        self.W_dec /= self.W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+class ReLUSAE(SAE):
+    def activation(self, pre: torch.Tensor) -> torch.Tensor:
+        return F.relu(pre)
+
+    def loss(self, x: torch.Tensor, dead: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Summed squared error + l1_coeff * sum_i f_i ||W_dec_i|| (the decoder-norm-weighted L1
+        of Anthropic's April 2024 update: shrinking f while growing W_dec does not pay)."""
+        x_hat, f = self(x)
+        mse = ((x_hat - x) ** 2).sum(-1).mean()
+        sparsity = (f * self.W_dec.norm(dim=-1)).sum(-1).mean()
+        return mse + self.cfg.l1_coeff * sparsity, {"mse": mse.detach(),
+                                                    "sparsity": sparsity.detach(), "f": f}
+
+
+class TopKSAE(SAE):
+    def activation(self, pre: torch.Tensor) -> torch.Tensor:
+        return topk_relu(pre, self.cfg.k)
+
+    def loss(self, x: torch.Tensor, dead: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
+        """Summed squared error + aux_coeff * AuxK: the dead latents' top aux_k must explain the
+        residual x - x_hat, which gives them gradient again (Gao et al. 2024, sec. 2.4)."""
+        pre = self.pre_acts(x)
+        f = topk_relu(pre, self.cfg.k)
+        x_hat = self.decode(f)
+        mse = ((x_hat - x) ** 2).sum(-1).mean()
+        aux = torch.zeros(())
+        k_aux = min(self.cfg.aux_k, int(dead.sum()))
+        if k_aux > 0:
+            e = (x - x_hat).detach()
+            e_hat = topk_relu(pre.masked_fill(~dead, float("-inf")), k_aux) @ self.W_dec
+            aux = ((e_hat - e) ** 2).sum() / (e**2).sum().clamp_min(1e-12)
+        return mse + self.cfg.aux_coeff * aux, {"mse": mse.detach(), "aux_loss": aux.detach(),
+                                                "f": f}
+
+
+def topk_relu(pre: torch.Tensor, k: int) -> torch.Tensor:
+    """Keep the k largest pre-activations of each row (then ReLU), zero the rest."""
+    threshold = pre.topk(k, dim=-1).values[..., -1:]
+    return F.relu(pre) * (pre >= threshold)
+
+
+def relu_sae(cfg: S.ReLUSAEConfig, d_in: int) -> ReLUSAE:
+    return ReLUSAE(cfg, d_in)
+
+
+def topk_sae(cfg: S.TopKSAEConfig, d_in: int) -> TopKSAE:
+    return TopKSAE(cfg, d_in)
+
+
+def train_step(sae: SAE, opt: torch.optim.Optimizer, x: torch.Tensor,
+               dead: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
+    opt.zero_grad(set_to_none=True)
+    loss, aux = sae.loss(x, dead)
+    loss.backward()
+    if sae.cfg.normalize_decoder:
+        sae.project_decoder_grad()
+    opt.step()
+    if sae.cfg.normalize_decoder:
+        sae.normalize_decoder()
+    return loss.detach(), aux
+
+
+@torch.no_grad()
+def encode_decode(sae: SAE, x: np.ndarray, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    outs = [sae(torch.from_numpy(x[i:i + chunk])) for i in range(0, len(x), chunk)]
+    return (np.concatenate([o[0].numpy() for o in outs]),
+            np.concatenate([o[1].numpy() for o in outs]))
+
+
+# --- the task ----------------------------------------------------------------------------------
+
+def run(ctx: RunContext) -> dict[str, Any]:
+    cfg: S.SAETaskConfig = ctx.config
+    rng = np.random.default_rng(ctx.seed)
+    if cfg.source == "lm":
+        from scratchlab.interp.torch.sae_lm import LMActivations
+
+        source: Any = LMActivations(cfg, ctx, rng)
+    else:
+        source = S.ToySource(cfg.toy)
+    x_eval = source.eval_set(cfg.eval_samples)
+    d_in = x_eval.shape[-1]
+    sae = cfg.sae.build("torch", d_in)
+    backend.load_state_dict(sae, S.init_sae(d_in, sae.cfg.d_sae, sae.cfg.dec_init_norm, ctx.seed))
+    with torch.no_grad():
+        sae.b_dec.copy_(torch.from_numpy(S.init_b_dec(cfg.b_dec_init, source.sample(4096, rng))))
+    opt = torch.optim.Adam(sae.parameters(), lr=cfg.lr)
+    since_fired = np.zeros(sae.cfg.d_sae, np.int64)
+    dead_steps = getattr(sae.cfg, "dead_steps", 10**9)
+    for step in range(1, cfg.steps + 1):
+        dead = torch.from_numpy(since_fired >= dead_steps)
+        loss, aux = train_step(sae, opt, torch.from_numpy(source.sample(cfg.batch_size, rng)), dead)
+        fired = (aux.pop("f") > 0).any(0).numpy()
+        since_fired = np.where(fired, 0, since_fired + 1)
+        if should(cfg.eval_every, step, cfg.steps):
+            m = S.evaluate(source, x_eval, *encode_decode(sae, x_eval), backend.to_numpy(sae.W_dec))
+            ctx.log_metrics(step, train_loss=loss.item(), **{f"train_{k}": v.item() for k, v in aux.items()},
+                            **m)
+        ctx.progress(step, cfg.steps, loss=loss.item())
+    metrics = S.evaluate(source, x_eval, *encode_decode(sae, x_eval), backend.to_numpy(sae.W_dec))
+    metrics.update(source.finish(sae, ctx))
+    ctx.save_checkpoint(backend.state_dict(sae), {"step": cfg.steps})
+    return metrics

@@ -1,0 +1,79 @@
+"""Toy models of superposition in PyTorch. Mirrors mlx/superposition.py name for name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from scratchlab.core.backends import torch as backend
+from scratchlab.core.context import RunContext
+from scratchlab.core.training import restore_state, save_state, should
+from scratchlab.interp import superposition as sp
+
+
+class ToyModel(nn.Module):
+    """x' = ReLU(W^T W x + b) for every instance at once: W is (instances, features, hidden),
+    so row W[k, i] is the direction instance k gives feature i."""
+
+    def __init__(self, n_instances: int, n_features: int, n_hidden: int) -> None:
+        super().__init__()
+        self.W = nn.Parameter(torch.zeros(n_instances, n_features, n_hidden))
+        self.b_final = nn.Parameter(torch.zeros(n_instances, n_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (batch, instances, features) -> reconstruction of the same shape."""
+        h = torch.einsum("bif,ifh->bih", x, self.W)
+        return F.relu(torch.einsum("bih,ifh->bif", h, self.W) + self.b_final)
+
+
+def generate_batch(batch_size: int, probs: torch.Tensor, n_features: int) -> torch.Tensor:
+    """Features U[0, 1], each present with its instance's probability p: (batch, inst, feat)."""
+    shape = (batch_size, probs.shape[0], n_features)
+    present = torch.rand(shape) < probs[None, :, None]
+    return torch.rand(shape) * present
+
+
+def instance_losses(model: ToyModel, x: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
+    """Importance-weighted squared error, averaged over batch and features: (instances,)."""
+    return (importance * (x - model(x)) ** 2).mean((0, 2))
+
+
+def loss_fn(model: ToyModel, x: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
+    """Summed over instances, so each instance's gradient is its own loss's gradient."""
+    return instance_losses(model, x, importance).sum()
+
+
+@torch.no_grad()
+def evaluate(model: ToyModel, probs: torch.Tensor, importance: torch.Tensor, n_features: int,
+             batches: int = 8, batch_size: int = 1024) -> np.ndarray:
+    losses = [instance_losses(model, generate_batch(batch_size, probs, n_features), importance)
+              for _ in range(batches)]
+    return torch.stack(losses).mean(0).numpy()
+
+
+def run(ctx: RunContext) -> dict[str, Any]:
+    cfg: sp.SuperpositionConfig = ctx.config
+    probs_np, imp_np = sp.feature_probs(cfg), sp.importance(cfg)
+    probs, imp = torch.from_numpy(probs_np), torch.from_numpy(imp_np)
+    model = ToyModel(len(probs_np), cfg.n_features, cfg.n_hidden)
+    backend.load_state_dict(model, sp.init_weights(cfg, len(probs_np), ctx.seed))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    step_fn = backend.TrainStep(model, loss_fn, opt)
+    rng = np.random.default_rng(ctx.seed)
+    start, _ = restore_state(ctx, backend, model, opt, rng)
+    for step in range(start + 1, cfg.steps + 1):
+        loss, _ = step_fn(generate_batch(cfg.batch_size, probs, cfg.n_features), imp)
+        if should(cfg.eval_every, step, cfg.steps):
+            ctx.log_metrics(step, train_loss=loss.item())
+        if should(cfg.checkpoint_every, step, cfg.steps):
+            save_state(ctx, backend, model, opt, step, rng)
+        ctx.progress(step, cfg.steps, loss=loss.item())
+    losses = evaluate(model, probs, imp, cfg.n_features)
+    W = backend.to_numpy(model.W)
+    np.savez(ctx.path("superposition.npz"), W=W, b_final=backend.to_numpy(model.b_final),
+             probs=probs_np, importance=imp_np, losses=losses)
+    return sp.metrics(W, probs_np, losses)
