@@ -10,7 +10,9 @@ dictionary lookup per chunk and one ``bytes.join``.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
+from array import array
 import os
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
@@ -26,7 +28,9 @@ from scratchlab.tokenizer.reference import Merge
 SpecialSet = Literal["all"] | Collection[str]
 SpecialPolicy = Literal["raise", "allowed", "disallowed"]
 POLICIES = {"raise": ((), "all"), "allowed": ("all", ()), "disallowed": ((), ())}
-BLOCK_CHARS = 8_000_000  # how much of a file is read and encoded at a time
+BLOCK_CHARS = 8_000_000
+ID_BITS, ID_MASK = 32, (1 << 32) - 1
+NEVER = 1 << 62  # the "rank" of a pair that was never merged  # how much of a file is read and encoded at a time
 
 
 class BPETokenizer:
@@ -56,10 +60,15 @@ class BPETokenizer:
         self.ranks: dict[tuple[int, int], tuple[int, int]] = {}
         for rank, (a, b, new) in enumerate(self.merges):
             self.ranks.setdefault((a, b), (rank, new))
+        # the same as one int per pair, rank << 32 | id, for encode_chunk's C-level min()
+        self._rank_new = {p: (r << ID_BITS) | new for p, (r, new) in self.ranks.items()}
+        self._pair_of_rank = {r: p for p, (r, _) in self.ranks.items()}
+        self._never = itertools.repeat(NEVER)
+        self._identity_bytes = self.byte_ids == list(range(256))
         self._decoder: dict[int, bytes] = {**self.vocab, **{
             i: s.encode("utf-8") for s, i in self.special_tokens.items()}}
-        self._cache: dict[str, bytes] = {}
-        self._raw_cache: dict[str, bytes] = {}  # encode_bytes' chunks (may hold surrogates)
+        self._cache = _ChunkCache(self, "strict")
+        self._raw_cache = _ChunkCache(self, "surrogateescape")  # encode_bytes (surrogates)
         self._special_rx: Any = None
 
     def _check(self) -> None:
@@ -90,17 +99,19 @@ class BPETokenizer:
     # --- encoding ----------------------------------------------------------------------------
     def encode_chunk(self, chunk: bytes) -> list[int]:
         """Merges by rank on one chunk: merge the earliest-learned adjacent pair, everywhere
-        left to right, until no learned pair is left."""
-        ids = [self.byte_ids[b] for b in chunk]
-        ranks = self.ranks
-        while len(ids) >= 2:
-            best = min(zip(ids, ids[1:]), key=lambda p: ranks.get(p, (1 << 62,))[0])
-            found = ranks.get(best)
-            if found is None:
+        left to right, until no learned pair is left. The lowest rank is found by
+        ``min(map(dict.get, pairs))``, which runs in C."""
+        ids = list(chunk) if self._identity_bytes else [self.byte_ids[b] for b in chunk]
+        get, by_rank, never = self._rank_new.get, self._pair_of_rank, self._never
+        while len(ids) > 1:
+            best = min(map(get, zip(ids, ids[1:]), never))
+            if best == NEVER:
                 break
-            a, b = best
-            new = found[1]
-            out, i, n = [], 0, len(ids)
+            a, b = by_rank[best >> ID_BITS]
+            new = best & ID_MASK
+            i = ids.index(a)
+            out = ids[:i]
+            n = len(ids)
             while i < n:
                 if i + 1 < n and ids[i] == a and ids[i + 1] == b:
                     out.append(new)
@@ -112,15 +123,9 @@ class BPETokenizer:
         return ids
 
     def _packed(self, chunks: list[str], errors: str = "strict") -> bytes:
-        """The ids of ``chunks`` as packed int32, through the per-chunk cache."""
+        """The ids of ``chunks`` as packed int32, through the per-chunk cache: one C-level
+        pass of dict lookups; a miss calls :class:`_ChunkCache.__missing__`."""
         cache = self._cache if errors == "strict" else self._raw_cache
-        missing = set(chunks).difference(cache)
-        if missing:
-            if len(cache) + len(missing) > self.max_cache:
-                cache.clear()
-            for chunk in missing:
-                ids = self.encode_chunk(chunk.encode("utf-8", errors))
-                cache[chunk] = np.asarray(ids, dtype=np.int32).tobytes()
         return b"".join(map(cache.__getitem__, chunks))
 
     def encode_ordinary(self, text: str) -> np.ndarray:
@@ -234,6 +239,23 @@ class BPETokenizer:
         from scratchlab.tokenizer import formats
 
         return formats.load(path)
+
+
+class _ChunkCache(dict):  # type: ignore[type-arg]
+    """chunk -> its ids as packed int32; a missing chunk is encoded on first use. Cleared when
+    it holds ``max_cache`` chunks, which bounds memory on endless streams."""
+
+    def __init__(self, tokenizer: BPETokenizer, errors: str) -> None:
+        super().__init__()
+        self.tokenizer, self.errors = tokenizer, errors
+
+    def __missing__(self, chunk: str) -> bytes:
+        tok = self.tokenizer
+        ids = array("i", tok.encode_chunk(chunk.encode("utf-8", self.errors))).tobytes()
+        if len(self) >= tok.max_cache:
+            self.clear()
+        self[chunk] = ids
+        return ids
 
 
 _WORKER: tuple[BPETokenizer, dict[str, Any]] | None = None
