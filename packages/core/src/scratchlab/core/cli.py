@@ -54,6 +54,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Expand, run and report a spec."""
+    from rich.markup import escape
     from rich.table import Table
 
     from scratchlab.core.config import to_dict
@@ -75,7 +76,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         table = Table("run_id", "variant", "backend", "seed", title=f"{spec.name}: {len(runs)} runs "
                       f"(task {spec.task}) -> {args.out / spec.name}")
         for r in runs:
-            table.add_row(r.id, r.variant, r.backend, str(r.seed))
+            table.add_row(r.id, escape(r.variant), r.backend, str(r.seed))
         console.print(table)
         if runs:
             import json
@@ -90,7 +91,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from scratchlab.core.results import format_mean_std
 
     for row in sweep.summary():
-        table.add_row(row["variant"], row["backend"], str(row["seeds"]),
+        table.add_row(escape(row["variant"]), row["backend"], str(row["seeds"]),
                       *(format_mean_std(row[m]) for m in names))
     console.print(table)
     console.print(f"results: {sweep.dir / 'results.md'}")
@@ -120,10 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _guard(fn: Any, args: argparse.Namespace) -> int:
-    from scratchlab.core.blas import maybe_reexec_with_openblas
+def _guard(fn: Any, args: argparse.Namespace, from_shell: bool) -> int:
+    if from_shell:  # a real command line (not a call from Python): safe to re-exec
+        from scratchlab.core.blas import maybe_reexec_with_openblas
 
-    maybe_reexec_with_openblas()
+        maybe_reexec_with_openblas()
     try:
         return int(fn(args) or 0)
     except ScratchlabError as exc:
@@ -138,7 +140,7 @@ def _guard(fn: Any, args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    return _guard(args.func, args)
+    return _guard(args.func, args, argv is None)
 
 
 def run_exp(argv: Sequence[str] | None = None) -> int:
@@ -147,7 +149,7 @@ def run_exp(argv: Sequence[str] | None = None) -> int:
                                      "backend of an experiment spec and write a results table.")
     add_run_arguments(parser)
     args = parser.parse_args(argv)
-    return _guard(cmd_run, args)
+    return _guard(cmd_run, args, argv is None)
 
 
 if __name__ == "__main__":

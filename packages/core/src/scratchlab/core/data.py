@@ -91,14 +91,12 @@ def default_dataset(config: DefaultDatasetConfig) -> Corpus:
 
 @dataclass
 class TextFileConfig:
-    path: str = ""
+    path: str  # required: the file to read
     val_fraction: float = 0.1
     encoding: str = "utf-8"
     errors: Literal["strict", "replace"] = "strict"  # what to do with bytes that are not UTF-8
 
     def __post_init__(self) -> None:
-        if not self.path:
-            raise ValueError("the text dataset needs a 'path'")
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
 

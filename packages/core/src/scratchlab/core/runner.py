@@ -167,7 +167,9 @@ class _ProgressUI:
         self.progress.__exit__(*exc)
 
     def start_run(self, run: Run) -> None:
-        desc = f"{run.variant} {run.backend} seed {run.seed}"
+        from rich.markup import escape
+
+        desc = escape(f"{run.variant} {run.backend} seed {run.seed}")
         self.current = self.progress.add_task(f"  {desc}", total=None, info="")
 
     def step(self, step: int, total: int, info: dict[str, float]) -> None:
@@ -182,8 +184,10 @@ class _ProgressUI:
         self.progress.advance(self.sweep)
         r = result.run
         if result.status != "ok":
-            self.console.print(f"[red]{r.variant} {r.backend} seed {r.seed}: {result.status}: "
-                               f"{result.error}[/red]")
+            from rich.markup import escape
+
+            self.console.print(f"[red]{escape(r.variant)} {r.backend} seed {r.seed}: "
+                               f"{result.status}: {escape(result.error)}[/red]")
 
 
 def check_backends(spec: Spec) -> None:

@@ -87,7 +87,9 @@ def rng_state() -> np.ndarray:
 
 
 def set_rng_state(a: np.ndarray) -> None:
-    mx.random.state[0] = mx.array(np.asarray(a, dtype=np.uint32))
+    # MLX exposes no setter for its global key, but seed(s) sets the key to (s >> 32, s & 0xffffffff)
+    hi, lo = (int(x) for x in np.asarray(a, dtype=np.uint32).reshape(-1)[:2])
+    mx.random.seed((hi << 32) | lo)
 
 
 def set_lr(optimizer: optim.Optimizer, scale: float) -> None:

@@ -36,7 +36,9 @@ def seed(value: int) -> None:
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    return x.detach().to("cpu", dtype=torch.float32 if x.is_floating_point() else x.dtype).numpy()
+    """A NumPy copy (never a view that later updates would change under your feet)."""
+    dtype = torch.float32 if x.is_floating_point() else x.dtype
+    return x.detach().to("cpu", dtype=dtype).numpy().copy()
 
 
 def from_numpy(a: np.ndarray, device: str = "cpu") -> torch.Tensor:
