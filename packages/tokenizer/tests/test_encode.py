@@ -4,13 +4,12 @@ text; round trips; special tokens; batches and files."""
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from scratchlab.core.data import stdlib_docs, stdlib_source
 from scratchlab.core.errors import ScratchlabError
 from scratchlab.tokenizer import BPETokenizer, to_tiktoken, train_bpe
@@ -19,7 +18,7 @@ from scratchlab.tokenizer.formats import to_hf_dict
 SPECIAL = "<|endoftext|>"
 
 
-@lru_cache(maxsize=None)
+@cache
 def trained(pattern: str = "gpt2", size: int = 1500) -> BPETokenizer:
     return train_bpe("".join(stdlib_docs()), size, pattern=pattern, special_tokens=[SPECIAL],
                      processes=1)

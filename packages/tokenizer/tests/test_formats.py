@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 
 import pytest
-
 from scratchlab.core.data import stdlib_docs
 from scratchlab.core.errors import ScratchlabError
-from scratchlab.tokenizer import (BPETokenizer, export_hf, export_tiktoken, from_tiktoken,
-                                  from_tiktoken_encoding, import_hf, load, to_tiktoken, train_bpe)
-from scratchlab.tokenizer import formats
+from scratchlab.tokenizer import (
+    BPETokenizer,
+    export_hf,
+    export_tiktoken,
+    formats,
+    from_tiktoken,
+    from_tiktoken_encoding,
+    import_hf,
+    load,
+    to_tiktoken,
+    train_bpe,
+)
 
 
-@lru_cache(maxsize=None)
+@cache
 def tok() -> BPETokenizer:
     return train_bpe("".join(stdlib_docs())[:100_000], 600, pattern="gpt4",
                      special_tokens=["<|endoftext|>"], processes=1)

@@ -5,14 +5,31 @@
     ids = tok.encode("hello world"); tok.decode(ids); tok.save("tok.json")
 """
 
-from scratchlab.tokenizer.formats import (export_hf, export_tiktoken, from_tiktoken,
-                                          from_tiktoken_encoding, import_hf, to_tiktoken)
+from scratchlab.tokenizer.formats import (
+                                          export_hf,
+                                          export_tiktoken,
+                                          from_tiktoken,
+                                          from_tiktoken_encoding,
+                                          import_hf,
+                                          to_tiktoken,
+)
 from scratchlab.tokenizer.patterns import GPT2_PATTERN, GPT4_PATTERN, PATTERNS
 from scratchlab.tokenizer.tokenizer import BPETokenizer
 from scratchlab.tokenizer.train import train_bpe
 
 load = BPETokenizer.load
 
-__all__ = ["BPETokenizer", "GPT2_PATTERN", "GPT4_PATTERN", "PATTERNS", "export_hf",
-           "export_tiktoken", "from_tiktoken", "from_tiktoken_encoding", "import_hf", "load",
-           "to_tiktoken", "train_bpe"]
+__all__ = [
+                                          "GPT2_PATTERN",
+                                          "GPT4_PATTERN",
+                                          "PATTERNS",
+                                          "BPETokenizer",
+                                          "export_hf",
+                                          "export_tiktoken",
+                                          "from_tiktoken",
+                                          "from_tiktoken_encoding",
+                                          "import_hf",
+                                          "load",
+                                          "to_tiktoken",
+                                          "train_bpe",
+]

@@ -4,6 +4,7 @@ corpus)``; ``path=`` reloads the copy a run saved."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -87,8 +88,6 @@ def bpe_tokenizer(config: BPEConfig | None = None, corpus: Corpus | None = None,
     tok.special_policy = policy
     tok.meta["corpus"] = corpus.name
     if config.cache:
-        try:
+        with contextlib.suppress(OSError):  # a read-only home still trains, without a cache
             tok.save(cached)
-        except OSError:
-            pass  # a read-only home still trains, it just does not remember
     return tok

@@ -201,14 +201,18 @@ def export_tiktoken(tok: BPETokenizer, path: str | Path) -> None:
 def read_tiktoken(path: str | Path) -> dict[bytes, int]:
     ranks = {}
     try:
-        for n, line in enumerate(Path(path).read_text().splitlines(), 1):
+        lines = Path(path).read_text().splitlines()
+    except FileNotFoundError:
+        raise ScratchlabError(f"the tiktoken file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScratchlabError(f"cannot read {path} as a tiktoken file: {exc}") from None
+    for lineno, line in enumerate(lines, 1):
+        try:
             if line.strip():
                 token, rank = line.split()
                 ranks[base64.b64decode(token, validate=True)] = int(rank)
-    except FileNotFoundError:
-        raise ScratchlabError(f"the tiktoken file {path} does not exist") from None
-    except (ValueError, UnicodeDecodeError):
-        raise ScratchlabError(f"{path} line {n} is not 'base64-token rank'") from None
+        except ValueError:
+            raise ScratchlabError(f"{path} line {lineno} is not 'base64-token rank'") from None
     return ranks
 
 

@@ -17,7 +17,6 @@ from functools import lru_cache
 from typing import Any
 
 import regex
-
 from scratchlab.core.errors import ScratchlabError
 
 GPT2_PATTERN = (r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
@@ -203,13 +202,14 @@ def count_chunks(texts: Iterable[str], pattern: str, processes: int | None = Non
         for k, start, end in ranges:
             total.update(_count_piece((texts[k][start:end], pattern)))
         return total
+    jobs: list[Any]
     if "fork" in mp.get_all_start_methods():
         _TEXTS, jobs = texts, [(k, a, b, pattern) for k, a, b in ranges]
         fn: Any = _count_range
-        ctx = mp.get_context("fork")
+        ctx: Any = mp.get_context("fork")
     else:  # spawn: the pieces travel to the workers
-        jobs, fn, ctx = [(texts[k][a:b], pattern) for k, a, b in ranges], _count_piece, \
-            mp.get_context("spawn")
+        jobs = [(texts[k][a:b], pattern) for k, a, b in ranges]
+        fn, ctx = _count_piece, mp.get_context("spawn")
     try:
         with ctx.Pool(nproc) as pool:
             for part in pool.imap_unordered(fn, jobs):

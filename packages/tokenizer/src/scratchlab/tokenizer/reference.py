@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
+from itertools import pairwise
 
 from scratchlab.tokenizer.bytelevel import BYTE_RANK
 
@@ -49,7 +50,7 @@ def train_reference(chunk_counts: Mapping[str, int], n_tokens: int,
     while len(vocab) < n_tokens:
         pairs: Counter[tuple[int, int]] = Counter()
         for word, n in words:
-            for pair in zip(word, word[1:]):
+            for pair in pairwise(word):
                 pairs[pair] += n
         if not pairs:
             break

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
 from scratchlab.core.config import choice
 from scratchlab.core.context import RunContext
 from scratchlab.tokenizer.component import BPEConfig
@@ -22,7 +21,7 @@ from scratchlab.tokenizer.train import train_bpe
 
 @dataclass
 class BPEDataConfig:
-    dataset: Any = choice("dataset", "default")
+    dataset: Any = choice("dataset", "default")  # noqa: RUF009
 
 
 @dataclass

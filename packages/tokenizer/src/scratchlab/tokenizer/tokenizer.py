@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing as mp
-from array import array
 import os
+from array import array
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import regex
-
 from scratchlab.core.errors import ScratchlabError
 from scratchlab.tokenizer import patterns
 from scratchlab.tokenizer.reference import Merge
@@ -104,7 +103,7 @@ class BPETokenizer:
         ids = list(chunk) if self._identity_bytes else [self.byte_ids[b] for b in chunk]
         get, by_rank, never = self._rank_new.get, self._pair_of_rank, self._never
         while len(ids) > 1:
-            best = min(map(get, zip(ids, ids[1:]), never))
+            best = min(map(get, itertools.pairwise(ids), never))
             if best == NEVER:
                 break
             a, b = by_rank[best >> ID_BITS]
@@ -282,7 +281,7 @@ def read_blocks(path: str | Path, errors: str = "strict", cut: bool = True,
     if errors not in ("strict", "replace"):
         raise ScratchlabError(f"errors must be 'strict' or 'replace', got {errors!r}")
     try:
-        f = open(path, encoding="utf-8", errors=errors, newline="")
+        f = open(path, encoding="utf-8", errors=errors, newline="")  # noqa: SIM115
     except FileNotFoundError:
         raise ScratchlabError(f"the input file {path} does not exist") from None
     except IsADirectoryError:
@@ -312,8 +311,8 @@ def read_blocks(path: str | Path, errors: str = "strict", cut: bool = True,
                 yield text
                 continue
             last = None
-            for last in patterns.SAFE_CUT.finditer(text, max(0, len(text) - block // 2)):
-                pass
+            for m in patterns.SAFE_CUT.finditer(text, max(0, len(text) - block // 2)):
+                last = m
             if last is None:
                 rest = text
             else:

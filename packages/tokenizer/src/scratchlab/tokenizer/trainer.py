@@ -21,7 +21,6 @@ import heapq
 from collections.abc import Callable, Mapping
 
 import numpy as np
-
 from scratchlab.tokenizer.bytelevel import BYTE_RANK, RANK_BYTE
 from scratchlab.tokenizer.reference import Merge
 
