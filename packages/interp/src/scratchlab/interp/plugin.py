@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from scratchlab.core import Component, hookimpl, lazy
+from scratchlab.interp.induction import InductionConfig
 from scratchlab.interp.sae import ReLUSAEConfig, SAETaskConfig, TopKSAEConfig
 from scratchlab.interp.superposition import SuperpositionConfig
 
@@ -25,6 +26,8 @@ def scratchlab_components() -> list[Component]:
                 "ReLU SAE, L1 penalty weighted by decoder norms"),
         *_twins("sae", "topk", "sae:topk_sae", TopKSAEConfig,
                 "TopK SAE with the AuxK loss and a unit-norm decoder"),
+        *_twins("task", "induction", "induction:run", InductionConfig,
+                "2-layer attention-only model on repeated random tokens"),
         *_twins("task", "sae", "sae:run", SAETaskConfig,
                 "train an SAE on toy activations or an LM's residual stream"),
         *_twins("task", "superposition", "superposition:run", SuperpositionConfig,
@@ -38,4 +41,8 @@ def scratchlab_report(task: str, results: Any, out_dir: Path) -> str | None:
 
     if task == "superposition":
         return report.superposition_report(results, out_dir)
+    if task == "induction":
+        return report.induction_report(results, out_dir)
+    if task == "sae":
+        return report.sae_report(results, out_dir)
     return None

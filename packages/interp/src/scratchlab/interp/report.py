@@ -142,3 +142,98 @@ def write_json(path: Path, data: Any) -> None:
     from scratchlab.core.checkpoint import atomic_write_text
 
     atomic_write_text(path, json.dumps(data, indent=1))
+
+
+# --- induction ---------------------------------------------------------------------------
+
+def plot_phase_change(history: list[dict[str, float]], path: Path, title: str) -> bool:
+    """Loss on the first half vs the repeated half, and each layer's best induction score,
+    over training steps: the induction bump (Olsson et al. 2022, 'phase change')."""
+    rows = [h for h in history if "loss_repeated_half" in h]
+    if not rows:
+        return False
+    plt = _plt()
+    steps = [h["step"] for h in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.plot(steps, [h["loss_first_half"] for h in rows], label="first half (random)")
+    a.plot(steps, [h["loss_repeated_half"] for h in rows], label="repeated half")
+    a.set_xlabel("step")
+    a.set_ylabel("loss (nats)")
+    a.legend(fontsize=8)
+    a.grid(alpha=0.3)
+    layers = sorted({k for h in rows for k in h if k.startswith("induction_max_L")})
+    for key in layers:
+        b.plot(steps, [h.get(key, np.nan) for h in rows], label=key.replace("induction_max_", ""))
+    for key in sorted({k for h in rows for k in h if k.startswith("prev_token_max_L0")}):
+        b.plot(steps, [h.get(key, np.nan) for h in rows], ls="--", label="prev-token L0")
+    b.axhline(0.5, color="gray", lw=0.6, ls=":")
+    b.set_xlabel("step")
+    b.set_ylabel("best head score")
+    b.set_ylim(0, 1)
+    b.legend(fontsize=8)
+    b.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    save_fig(fig, path)
+    return True
+
+
+def induction_report(results: Any, out_dir: Path) -> str | None:
+    import shutil
+
+    lines = ["## Induction heads", ""]
+    drew = False
+    for r in first_ok_runs(results):
+        name = slug(f"{r.run.variant}_{r.run.backend}")
+        if not plot_phase_change(r.history(), out_dir / f"induction_{name}.png",
+                                 f"{r.run.variant} ({r.run.backend}, seed {r.run.seed})"):
+            continue
+        drew = True
+        lines += [f"### {r.run.variant} ({r.run.backend}, seed {r.run.seed})", "",
+                  f"![phase change](induction_{name}.png)"]
+        if (r.dir / "attention.png").exists():
+            shutil.copyfile(r.dir / "attention.png", out_dir / f"attention_{name}.png")
+            shutil.copyfile(r.dir / "attention.html", out_dir / f"attention_{name}.html")
+            lines += [f"![attention](attention_{name}.png) ([interactive](attention_{name}.html))"]
+        scores = r.dir / "induction_scores.json"
+        if scores.exists():
+            data = json.loads(scores.read_text())
+            lines += ["", "| head | induction score | previous-token score |", "|---|---|---|"]
+            lines += [f"| {h} | {s['induction']:.3f} | {s['prev_token']:.3f} |"
+                      for h, s in data.items()]
+        lines.append("")
+    return "\n".join(lines) if drew else None
+
+
+# --- sae ----------------------------------------------------------------------------------
+
+def sae_report(results: Any, out_dir: Path) -> str | None:
+    """Curves of FVE, L0 and MMCS over training, and links to the feature pages."""
+    import shutil
+
+    plt = _plt()
+    keys = [k for k in ("fve", "l0", "mmcs", "dead_frac")
+            if any(k in h for r in first_ok_runs(results) for h in r.history())]
+    if not keys:
+        return None
+    fig, axes = plt.subplots(1, len(keys), figsize=(3.6 * len(keys), 3.4), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for r in first_ok_runs(results):
+            rows = [h for h in r.history() if key in h]
+            ax.plot([h["step"] for h in rows], [h[key] for h in rows],
+                    label=f"{r.run.variant} ({r.run.backend})")
+        ax.set_title(key, fontsize=9)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    save_fig(fig, out_dir / "sae_training.png")
+    lines = ["## Sparse autoencoders", "", "![training](sae_training.png)", ""]
+    for r in first_ok_runs(results):
+        page = r.dir / "features.html"
+        if page.exists():
+            name = slug(f"{r.run.variant}_{r.run.backend}")
+            shutil.copyfile(page, out_dir / f"features_{name}.html")
+            lines.append(f"- feature page of {r.run.variant} ({r.run.backend}): "
+                         f"[features_{name}.html](features_{name}.html)")
+    return "\n".join(lines)

@@ -190,11 +190,14 @@ class LMSourceConfig:
     steps: int = 500
     batch_size: int = 32
     lr: float = 3e-3
+    buffer_tokens: int = 65536  # activations kept for SAE training, resampled every step
+    eval_batches: int = 8  # validation batches for the loss-recovered numbers
+    n_feature_page: int = 16  # latents shown on features.html
 
     def __post_init__(self) -> None:
-        if self.block_size < 2 or self.steps < 0 or self.batch_size < 1:
+        if self.block_size < 2 or self.steps < 0 or self.batch_size < 1 or self.buffer_tokens < 1:
             raise ValueError("block_size must be at least 2, steps non-negative, batch_size "
-                             "positive")
+                             "and buffer_tokens positive")
 
 
 @dataclass
@@ -217,3 +220,19 @@ class SAETaskConfig:
             raise ValueError("steps, batch_size and eval_samples must be positive")
         if self.source == "lm" and self.lm.model is None:
             raise ValueError("source 'lm' needs lm.model (e.g. {name: gpt, n_layers: 2})")
+
+
+def scale_factor(x: np.ndarray) -> float:
+    """The constant that makes E||x||^2 = d_in, so SAE hyperparameters carry over between
+    models and layers (Anthropic, April 2024 update)."""
+    return float(np.sqrt(x.shape[-1] / max(float((x**2).sum(-1).mean()), 1e-12)))
+
+
+def feature_latents(f: np.ndarray, n: int) -> list[int]:
+    """``n`` live latents for the feature page, spread evenly over firing frequency."""
+    freq = (f.reshape(-1, f.shape[-1]) > 0).mean(0)
+    alive = np.flatnonzero(freq > 0)
+    ordered = alive[np.argsort(freq[alive])[::-1]]
+    if len(ordered) <= n:
+        return [int(i) for i in ordered]
+    return [int(ordered[i]) for i in np.linspace(0, len(ordered) - 1, n).astype(int)]
