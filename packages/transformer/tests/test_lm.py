@@ -229,3 +229,14 @@ def test_evaluate_agrees_across_backends() -> None:
     a = lm_torch.evaluate(tm, ids, 16, 4, 3, "cpu")
     b = lm_mlx.evaluate(mm, ids, 16, 4, 3)
     assert a == pytest.approx(b, rel=1e-5)
+
+
+def test_mx_compile_matches_eager(tmp_path: Path) -> None:
+    """mx.compile traces the whole step (model, optimizer and RNG state): same training."""
+    pytest.importorskip("mlx")
+    eager = run(tiny(), "mlx", tmp_path / "eager")
+    compiled = run(tiny(**{"train.compile": True}), "mlx", tmp_path / "compiled")
+    assert eager.status == compiled.status == "ok", compiled.error
+    for a, b in zip(read_metrics(tmp_path / "eager"), read_metrics(tmp_path / "compiled")):
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-4)
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-4)

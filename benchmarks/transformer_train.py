@@ -1,0 +1,206 @@
+"""Training throughput of the 12M-parameter GPT (6 layers, 384 wide, 6 heads, context 256,
+batch 8) on this machine's CPU: our torch model, our MLX model (eager and mx.compile), and
+Hugging Face's GPT2LMHeadModel of the same shape, all trained by the same loop (the lm task's
+loss, core's TrainStep with clipping at 1.0, the registry's AdamW), as tokens per second and as
+a fraction of the measured fp32 matmul peak.
+
+    python benchmarks/transformer_train.py                 # 10 timed steps each
+    python benchmarks/transformer_train.py --steps 3 --no-write
+
+FLOPs per token = 6 N + 12 L d T (N: parameters without the position table; the attention
+term counts QK^T and AV, forward and backward), as in PaLM's appendix B and nanoGPT's MFU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "benchmarks.md"
+SHAPE = {"n_layers": 6, "d_model": 384, "n_heads": 6}
+CONTEXT, BATCH, VOCAB = 256, 8, 256
+
+
+def write_section(name: str, body: str, doc: Path = DOC) -> None:
+    """Replace (or append) this benchmark's section of docs/benchmarks.md, keeping the others."""
+    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
+    text = doc.read_text() if doc.exists() else "# Benchmarks\n\nWritten by `nox -s bench`.\n"
+    block = f"{start}\n{body.strip()}\n{end}"
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    text = pattern.sub(lambda _: block, text) if pattern.search(text) else \
+        text.rstrip() + "\n\n" + block + "\n"
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    doc.write_text(text)
+
+
+def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
+    """The best fp32 FLOP/s of an n x n matmul in torch (2 n^3 FLOPs per product)."""
+    import torch
+
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    best = float("inf")
+    for _ in range(repeats):
+        tic = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - tic)
+    return 2 * n**3 / best
+
+
+def flops_per_token(n_params: int, n_pos: int) -> float:
+    L, d, T = SHAPE["n_layers"], SHAPE["d_model"], CONTEXT
+    return 6 * (n_params - n_pos) + 12 * L * d * T
+
+
+def time_steps(step: Callable[[np.ndarray, np.ndarray], None], warmup: int, steps: int) -> list[float]:
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, VOCAB, 200_000).astype(np.int64)
+    from scratchlab.core.data import random_batch
+
+    times = []
+    for i in range(warmup + steps):
+        x, y = random_batch(ids, CONTEXT, BATCH, rng)
+        tic = time.perf_counter()
+        step(x, y)
+        if i >= warmup:
+            times.append(time.perf_counter() - tic)
+    return times
+
+
+def adamw() -> Any:
+    from scratchlab.core.config import resolve_choice
+
+    return resolve_choice("optimizer", {"name": "adamw", "lr": 3e-4, "weight_decay": 0.1})
+
+
+def build_ours(backend_name: str) -> Any:
+    """Our GPT of the benchmark's shape (GPT-2 layout: learned positions, biases, tied head)."""
+    from scratchlab.core.config import resolve_choice
+
+    model = resolve_choice("model", {"name": "gpt", **SHAPE, "dropout": 0.0, "bias": True,
+                                     "positional": "learned", "tie_weights": True})
+    return model.build(backend_name, VOCAB, CONTEXT)
+
+
+def torch_ours() -> tuple[Callable[..., None], int, int]:
+    import torch
+
+    from scratchlab.core.backends import torch as backend
+    from scratchlab.transformer.lm.torch import make_loss_fn
+
+    model = build_ours("torch")
+    step_fn = backend.TrainStep(model, make_loss_fn(model.forward_aux, "cpu", "float32"),
+                                adamw().build("torch", model), 1.0)
+
+    def step(x: np.ndarray, y: np.ndarray) -> None:
+        _, aux = step_fn(torch.from_numpy(x), torch.from_numpy(y))
+        aux["train_loss"].item()
+
+    return step, backend.count_params(model), model.wpe.weight.numel() if hasattr(model, "wpe") else 0
+
+
+def torch_hf() -> tuple[Callable[..., None], int, int]:
+    import torch
+    import torch.nn.functional as F
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from scratchlab.core.backends import torch as backend
+
+    hf = GPT2LMHeadModel(GPT2Config(vocab_size=VOCAB, n_positions=CONTEXT, n_embd=SHAPE["d_model"],
+                                    n_layer=SHAPE["n_layers"], n_head=SHAPE["n_heads"],
+                                    resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0))
+
+    def loss_fn(model: Any, x: torch.Tensor, y: torch.Tensor) -> Any:
+        logits = model(x).logits
+        ce = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+        return ce, {"train_loss": ce.detach()}
+
+    step_fn = backend.TrainStep(hf, loss_fn, adamw().build("torch", hf), 1.0)
+
+    def step(x: np.ndarray, y: np.ndarray) -> None:
+        _, aux = step_fn(torch.from_numpy(x), torch.from_numpy(y))
+        aux["train_loss"].item()
+
+    return step, backend.count_params(hf), hf.transformer.wpe.weight.numel()
+
+
+def mlx_ours(compile: bool) -> Callable[[], tuple[Callable[..., None], int, int]]:
+    def make() -> tuple[Callable[..., None], int, int]:
+        import mlx.core as mx
+
+        from scratchlab.core.backends import mlx as backend
+        from scratchlab.transformer.lm.mlx import make_loss_fn
+
+        model = build_ours("mlx")
+        mx.eval(model.parameters())
+        step_fn = backend.TrainStep(model, make_loss_fn(model.forward_aux),
+                                    adamw().build("mlx", model), 1.0, compile=compile)
+
+        def step(x: np.ndarray, y: np.ndarray) -> None:
+            _, aux = step_fn(mx.array(x), mx.array(y))
+            aux["train_loss"].item()
+
+        return step, backend.count_params(model), model.wpe.weight.size if hasattr(model, "wpe") else 0
+
+    return make
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md")
+    args = p.parse_args()
+    import torch
+
+    peak = matmul_peak()
+    impls: dict[str, Callable[[], tuple[Callable[..., None], int, int]]] = {
+        "scratchlab torch": torch_ours, "HF GPT2LMHeadModel (torch)": torch_hf}
+    try:
+        import mlx.core  # noqa: F401
+
+        impls["scratchlab MLX"] = mlx_ours(False)
+        impls["scratchlab MLX, mx.compile"] = mlx_ours(True)
+    except ImportError:
+        pass
+    rows = []
+    for name, make in impls.items():
+        step, n_params, n_pos = make()
+        times = time_steps(step, args.warmup, args.steps)
+        med = statistics.median(times)
+        tps = BATCH * CONTEXT / med
+        mfu = tps * flops_per_token(n_params, n_pos) / peak
+        rows.append((name, n_params, tps, med * 1e3, mfu))
+        print(f"{name}: {tps:,.0f} tokens/s ({med * 1e3:.0f} ms/step), {100 * mfu:.1f}% of peak",
+              flush=True)
+    cmd = "python benchmarks/transformer_train.py " + " ".join(sys.argv[1:])
+    lines = [
+        "## Training throughput: 12M GPT on CPU (transformer_train)", "",
+        f"6 layers, 384 wide, 6 heads, context {CONTEXT}, batch {BATCH}, vocabulary {VOCAB}, "
+        f"fp32; AdamW, clipping 1.0; median of {args.steps} steps after {args.warmup} warm-up "
+        f"steps. Measured fp32 matmul peak (torch, 2048x2048): {peak / 1e9:.0f} GFLOP/s; "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs.", "",
+        "| implementation | parameters | tokens/s | ms/step | % of fp32 peak |",
+        "|---|---|---|---|---|",
+        *(f"| {n} | {p / 1e6:.2f}M | {t:,.0f} | {ms:.0f} | {100 * m:.1f}% |"
+          for n, p, t, ms, m in rows),
+        "", f"Command: `{cmd.strip()}`",
+    ]
+    table = "\n".join(lines)
+    print(table)
+    if not args.no_write:
+        write_section("transformer_train", table)
+
+
+if __name__ == "__main__":
+    main()
