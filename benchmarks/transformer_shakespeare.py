@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from transformer_train import write_section  # noqa: E402
+from transformer_train import command, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "experiments" / "shakespeare_char.yaml"
@@ -34,6 +34,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="fewer steps for a quick look")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md")
+    p.add_argument("--note", default="", help="a line to print under the table (e.g. the load)")
     args = p.parse_args()
     if not args.path.exists():
         sys.exit(f"no text at {args.path}; give --path /path/to/tinyshakespeare.txt")
@@ -54,7 +55,7 @@ def main() -> None:
             steps = args.steps or 2000
             rows.append(("scratchlab lm task", r.run.backend, steps, m["val_loss"], m["wall_s"],
                          m["tokens_per_s"]))
-    cmd = "python benchmarks/transformer_shakespeare.py " + " ".join(sys.argv[1:])
+    cmd = command("benchmarks/transformer_shakespeare.py")
     lines = [
         "## shakespeare_char: loss and wall time (transformer_shakespeare)", "",
         "experiments/shakespeare_char.yaml: characters of Tiny Shakespeare, 4 layers, 4 heads, "
@@ -65,6 +66,7 @@ def main() -> None:
         *(f"| {n} | {b} | {s} | {v:.3f} | {w:.1f} | {'' if t is None else f'{t:,.0f}'} |"
           for n, b, s, v, w, t in rows),
         "", f"Command: `{cmd.strip()}`",
+        *(["", f"Note: {args.note}"] if args.note else []),
     ]
     table = "\n".join(lines)
     print(table)

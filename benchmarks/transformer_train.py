@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import statistics
 import sys
 import time
@@ -41,6 +42,18 @@ def write_section(name: str, body: str, doc: Path = DOC) -> None:
         text.rstrip() + "\n\n" + block + "\n"
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(text)
+
+
+def command(script: str) -> str:
+    """The command line that made the table (without --note and its text)."""
+    argv, skip = [], False
+    for a in sys.argv[1:]:
+        if skip or a == "--note":
+            skip = not skip
+            continue
+        if not a.startswith("--note="):
+            argv.append(a)
+    return shlex.join(["python", script, *argv])
 
 
 def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
@@ -160,6 +173,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md")
+    p.add_argument("--note", default="", help="a line to print under the table (e.g. the load)")
     args = p.parse_args()
     import torch
 
@@ -183,7 +197,7 @@ def main() -> None:
         rows.append((name, n_params, tps, med * 1e3, mfu))
         print(f"{name}: {tps:,.0f} tokens/s ({med * 1e3:.0f} ms/step), {100 * mfu:.1f}% of peak",
               flush=True)
-    cmd = "python benchmarks/transformer_train.py " + " ".join(sys.argv[1:])
+    cmd = command("benchmarks/transformer_train.py")
     lines = [
         "## Training throughput: 12M GPT on CPU (transformer_train)", "",
         f"6 layers, 384 wide, 6 heads, context {CONTEXT}, batch {BATCH}, vocabulary {VOCAB}, "
@@ -195,6 +209,7 @@ def main() -> None:
         *(f"| {n} | {p / 1e6:.2f}M | {t:,.0f} | {ms:.0f} | {100 * m:.1f}% |"
           for n, p, t, ms, m in rows),
         "", f"Command: `{cmd.strip()}`",
+        *(["", f"Note: {args.note}"] if args.note else []),
     ]
     table = "\n".join(lines)
     print(table)

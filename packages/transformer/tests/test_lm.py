@@ -56,6 +56,7 @@ def weights(folder: Path) -> dict[str, np.ndarray]:
     return checkpoint.split(tensors, "model")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_lm_trains_and_reports(backend: str, tmp_path: Path) -> None:
     folder = tmp_path / "runs" / "a"
@@ -80,6 +81,7 @@ def test_lm_trains_and_reports(backend: str, tmp_path: Path) -> None:
     assert json.loads((folder / "tokenizer.json").read_text())["type"] == "byte"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_resume_is_exact(backend: str, tmp_path: Path) -> None:
     """Stopped after the checkpoint at step 8 and run again = never stopped: same weights,
@@ -107,6 +109,7 @@ def test_resume_is_exact(backend: str, tmp_path: Path) -> None:
             == {k: v for k, v in whole.metrics.items() if k not in drop})
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_init_from_loads_the_weights(backend: str, tmp_path: Path) -> None:
     source = tmp_path / "runs" / "source"
@@ -155,6 +158,7 @@ def test_mlx_refuses_bf16(tmp_path: Path) -> None:
     assert result.status == "failed" and "bfloat16" in result.error
 
 
+@pytest.mark.slow
 def test_torch_bf16_autocast_trains(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     result = run(tiny(**{"train.dtype": "bfloat16"}), "torch", tmp_path / "r")
@@ -170,12 +174,14 @@ def test_nan_loss_is_diverged(tmp_path: Path) -> None:
     assert result.status == "diverged", (result.status, result.error)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_pretrain_is_cached_and_reports_forgetting(backend: str, tmp_path: Path) -> None:
     """Two fine-tuning runs sharing model + pretrain + seed train the first stage once."""
     raw = tiny(pretrain={"dataset": {"name": "default", "part": "docs", "max_bytes": 30000},
                          "steps": 6, "batch_size": 4},
-               **{"data.dataset": {"name": "default", "part": "source", "max_bytes": 30000}})
+               **{"data.dataset": {"name": "default", "part": "source", "max_bytes": 30000},
+                  "train.steps": 4})
     first = run(raw, backend, tmp_path / "runs" / "a")
     assert first.status == "ok", first.error
     caches = list((tmp_path / "pretrain").iterdir())
@@ -192,6 +198,7 @@ def test_pretrain_is_cached_and_reports_forgetting(backend: str, tmp_path: Path)
     assert other.metrics["val_loss"] == pytest.approx(second.metrics["val_loss"], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_adapter_freezes_the_base(tmp_path: Path) -> None:
     """With an adapter (LoRA, where scratchlab-lora is installed) only its weights train."""
     pytest.importorskip("torch")
@@ -231,6 +238,7 @@ def test_evaluate_agrees_across_backends() -> None:
     assert a == pytest.approx(b, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_mx_compile_matches_eager(tmp_path: Path) -> None:
     """mx.compile traces the whole step (model, optimizer and RNG state): same training."""
     pytest.importorskip("mlx")

@@ -83,7 +83,13 @@ def train(stage: Stage, model: nn.Module, device: str) -> dict[str, float]:
         backend.set_lr(optimizer, schedule(step - 1))
         x, y = random_batch(data.train_ids, stage.block_size, stage.batch_size, rng)
         tic = time.perf_counter()
-        _, aux = step_fn(mx.array(x), mx.array(y))  # TrainStep evaluates the step
+        try:
+            _, aux = step_fn(mx.array(x), mx.array(y))  # TrainStep evaluates the step
+        except ValueError as exc:  # data-dependent shapes (e.g. MoE dispatch) cannot be traced
+            if t.compile and "compile" in str(exc):
+                raise ScratchlabError(f"train.compile: mx.compile cannot trace this model "
+                                      f"({exc}); set train.compile: false") from None
+            raise
         train_loss = aux.pop("train_loss").item()
         seconds += time.perf_counter() - tic
         tokens += x.size
