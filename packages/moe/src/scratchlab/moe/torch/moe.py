@@ -18,7 +18,6 @@ from typing import Any, NamedTuple
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from scratchlab.moe.config import MoEConfig, expert_capacity
 from scratchlab.moe.torch.experts import MLP, Experts
@@ -36,7 +35,7 @@ class Dispatch(NamedTuple):
 def dispatch(indices: torch.Tensor, n_experts: int, capacity: int) -> Dispatch:
     """Plan who goes where for (n, k) expert ``indices``; assignment a = choice * n + token."""
     flat = indices.T.reshape(-1)                              # (k*n,) choice-major
-    onehot = F.one_hot(flat, n_experts)                       # (k*n, E)
+    onehot = (flat[:, None] == torch.arange(n_experts, device=flat.device)).long()  # (k*n, E)
     counts = onehot.sum(dim=0)
     rank = ((onehot.cumsum(dim=0) - 1) * onehot).sum(dim=-1)  # place in its expert's queue
     keep = rank < capacity
@@ -67,9 +66,10 @@ class MoE(nn.Module):
         plan = dispatch(r.indices, n_experts, capacity)
         order, keep, kept = plan.order, plan.keep, plan.kept
 
-        ys = self.experts(x[order[:sum(kept)] % n], kept)          # (kept, d)
+        tokens = torch.index_select(x, 0, order[:sum(kept)] % n)  # grouped by expert
+        ys = self.experts(tokens, kept)                            # (kept, d)
         ys = torch.cat([ys, ys.new_zeros(k * n - ys.shape[0], d)])  # dropped -> 0
-        y = ys[torch.argsort(order)]                               # back to choice-major
+        y = torch.index_select(ys, 0, torch.argsort(order))        # back to choice-major
         combine = (r.weights.T.reshape(-1) * keep).to(y.dtype)     # (k*n,)
         out = (y * combine[:, None]).reshape(k, n, d).sum(dim=0)
         if self.config.n_shared:
