@@ -62,7 +62,6 @@ def main() -> None:
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md")
     args = p.parse_args()
     import torch
-
     from scratchlab.core.backends import torch as tb
     from scratchlab.transformer import to_hf
     from scratchlab.transformer.torch.generate import generate as generate_t
@@ -83,7 +82,7 @@ def main() -> None:
     ours_torch(4, True)  # warm up
     for name, n, cache in (("scratchlab torch, KV cache", n_new, True),
                            ("scratchlab torch, no cache", n_unc, False)):
-        toks, s = timed(lambda: ours_torch(n, cache))
+        toks, s = timed(lambda n=n, cache=cache: ours_torch(n, cache))
         rows.append((name, n, s, toks))
         print(f"{name}: {n / s:.1f} tok/s", file=sys.stderr)
 
@@ -99,13 +98,12 @@ def main() -> None:
     hf_generate(4, True)
     for name, n, cache in (("HF generate (GPT2LMHeadModel), cache", n_new, True),
                            ("HF generate (GPT2LMHeadModel), no cache", n_unc, False)):
-        toks, s = timed(lambda: hf_generate(n, cache))
+        toks, s = timed(lambda n=n, cache=cache: hf_generate(n, cache))
         rows.append((name, n, s, toks))
         print(f"{name}: {n / s:.1f} tok/s", file=sys.stderr)
 
     if not args.no_mlx:
         import mlx.core as mx
-
         from scratchlab.core.backends import mlx as mb
         from scratchlab.transformer.mlx.generate import generate as generate_m
         from scratchlab.transformer.mlx.model import GPT as MlxGPT
@@ -121,7 +119,7 @@ def main() -> None:
         ours_mlx(4, True)
         for name, n, cache in (("scratchlab MLX, KV cache", n_new, True),
                                ("scratchlab MLX, no cache", n_unc, False)):
-            toks, s = timed(lambda: ours_mlx(n, cache))
+            toks, s = timed(lambda n=n, cache=cache: ours_mlx(n, cache))
             rows.append((name, n, s, toks))
             print(f"{name}: {n / s:.1f} tok/s", file=sys.stderr)
 

@@ -160,10 +160,10 @@ class GPTConfig:
     n_layers: int = 4
     n_heads: int = 4
     n_kv_heads: int | None = None
-    positional: Any = choice("positional", "learned")
-    norm: Any = choice("norm", "layernorm")
-    ffn: Any = choice("ffn", "mlp")
-    attention: Any = choice("attention", "causal")
+    positional: Any = choice("positional", "learned")  # noqa: RUF009 (a field() spec)
+    norm: Any = choice("norm", "layernorm")  # noqa: RUF009 (a field() spec)
+    ffn: Any = choice("ffn", "mlp")  # noqa: RUF009 (a field() spec)
+    attention: Any = choice("attention", "causal")  # noqa: RUF009 (a field() spec)
     dropout: float = 0.0
     bias: bool = True
     tie_weights: bool = True
@@ -177,10 +177,9 @@ class GPTConfig:
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model ({self.d_model}) must be divisible by n_heads "
                              f"({self.n_heads})")
-        if self.n_kv_heads is not None:
-            if self.n_kv_heads < 1 or self.n_heads % self.n_kv_heads:
-                raise ValueError(f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads "
-                                 f"({self.n_kv_heads})")
+        if self.n_kv_heads is not None and (self.n_kv_heads < 1 or self.n_heads % self.n_kv_heads):
+            raise ValueError(f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads "
+                             f"({self.n_kv_heads})")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
         # a field may hold a name, a mapping or a Choice; resolve them all once, here

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
 from scratchlab.transformer.config import RoPEConfig
 
 
@@ -41,15 +40,16 @@ def rope_inv_freq(head_dim: int, cfg: RoPEConfig) -> tuple[np.ndarray, float]:
 
 def _yarn(d: int, base: float, cfg: RoPEConfig) -> tuple[np.ndarray, float]:
     assert cfg.original_max_len is not None
+    original: int = cfg.original_max_len
     pos_freqs = base ** (np.arange(0, d, 2, dtype=np.float64) / d)
     extrapolation, interpolation = 1.0 / pos_freqs, 1.0 / (cfg.factor * pos_freqs)
 
     def correction_dim(turns: float) -> float:
         # the dimension index whose wavelength fits ``turns`` times into the original context
-        return d * math.log(cfg.original_max_len / (turns * 2 * math.pi)) / (2 * math.log(base))
+        return d * math.log(original / (turns * 2 * math.pi)) / (2 * math.log(base))
 
     low = max(math.floor(correction_dim(cfg.beta_fast)), 0)
-    high = min(math.ceil(correction_dim(cfg.beta_slow)), d - 1)
+    high: float = min(math.ceil(correction_dim(cfg.beta_slow)), d - 1)
     if low == high:
         high += 0.001
     ramp = np.clip((np.arange(d // 2, dtype=np.float64) - low) / (high - low), 0, 1)

@@ -15,7 +15,6 @@ import math
 
 import mlx.core as mx
 import mlx.nn as nn
-
 from scratchlab.transformer.config import AttentionConfig, GPTConfig
 from scratchlab.transformer.mlx.cache import LayerCache
 from scratchlab.transformer.mlx.hooks import HookPoint
@@ -86,7 +85,7 @@ class CausalSelfAttention(nn.Module):
     def _fused(self, q: mx.array, k: mx.array, v: mx.array, offset: int,
                bias: mx.array | None) -> mx.array:
         T, Tk = q.shape[2], k.shape[2]
-        if bias is None and self.window is None and (T == 1 or (T == Tk and offset == 0)):
+        if bias is None and self.window is None and (T == 1 or (Tk == T and offset == 0)):
             # plain causal prefill or one new token that sees every cached key
             return mx.fast.scaled_dot_product_attention(
                 q, k, v, scale=self.scale, mask="causal" if T > 1 else None)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import mlx.core as mx
 import mlx.nn as nn
-
 from scratchlab.transformer.config import MLPConfig, NoFFNConfig, SwiGLUConfig
 
 ACTIVATIONS = {

@@ -19,7 +19,6 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_unflatten
-
 from scratchlab.transformer.config import GPTConfig
 from scratchlab.transformer.mlx.cache import KVCache
 from scratchlab.transformer.mlx.hooks import HookPoint, name_hook_points
@@ -60,7 +59,7 @@ class Block(nn.Module):
         x = self.hook_resid_mid(x + self.hook_attn_out(self.attn(self.ln_1(x), pos, cache, offset)))
         aux = None
         if self.has_ffn:
-            out = self.mlp(self.ln_2(x))
+            out = self.mlp(self.ln_2(x))  # type: ignore[misc]
             if isinstance(out, tuple):  # e.g. MoE: (y, {"aux_loss": ..., ...})
                 out, aux = out
             x = x + self.hook_mlp_out(out)
@@ -85,7 +84,8 @@ class GPT(nn.Module):
         biases; norms start at 1. Only our own weights: an ffn from another package keeps its
         own init."""
         new = []
-        for name, p in tree_flatten(self.parameters()):
+        flat: list[tuple[str, Any]] = tree_flatten(self.parameters())  # type: ignore[assignment]
+        for name, p in flat:
             if not OWN_WEIGHTS.match(name):
                 continue
             if name.endswith(".bias"):
@@ -140,13 +140,17 @@ class GPT(nn.Module):
 
     def num_params(self, active: bool = False) -> int:
         """Parameters (tied weights once); ``active``: per token, using ffn.active_params()."""
-        total = sum(v.size for _, v in tree_flatten(self.parameters()))
+        total = _count(self.parameters())
         if active:
             for block in self.blocks:
                 if hasattr(block.mlp, "active_params"):
-                    total += block.mlp.active_params() - sum(
-                        v.size for _, v in tree_flatten(block.mlp.parameters()))
+                    total += int(block.mlp.active_params()) - _count(block.mlp.parameters())
         return total
+
+
+def _count(params: Any) -> int:
+    flat: list[tuple[str, Any]] = tree_flatten(params)  # type: ignore[assignment]
+    return sum(v.size for _, v in flat)
 
 
 def gpt(config: GPTConfig, vocab_size: int, max_seq_len: int) -> GPT:

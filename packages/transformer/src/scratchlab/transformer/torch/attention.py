@@ -15,7 +15,6 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from scratchlab.transformer.config import AttentionConfig, GPTConfig
 from scratchlab.transformer.torch.cache import LayerCache
 from scratchlab.transformer.torch.hooks import HookPoint
@@ -88,7 +87,7 @@ class CausalSelfAttention(nn.Module):
         T, Tk = q.shape[2], k.shape[2]
         dropout = self.dropout if self.training else 0.0
         gqa = self.n_kv_heads != self.n_heads
-        if bias is None and self.window is None and (T == 1 or (T == Tk and offset == 0)):
+        if bias is None and self.window is None and (T == 1 or (Tk == T and offset == 0)):
             # plain causal prefill (is_causal) or one new token that sees every cached key
             return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=T > 1,
                                                   scale=self.scale, enable_gqa=gqa)

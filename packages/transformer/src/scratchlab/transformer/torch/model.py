@@ -19,7 +19,6 @@ from typing import Any
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-
 from scratchlab.transformer.config import GPTConfig
 from scratchlab.transformer.torch.cache import KVCache
 from scratchlab.transformer.torch.hooks import HookPoint, name_hook_points
@@ -60,7 +59,7 @@ class Block(nn.Module):
         x = self.hook_resid_mid(x + self.hook_attn_out(self.attn(self.ln_1(x), pos, cache, offset)))
         aux = None
         if self.has_ffn:
-            out = self.mlp(self.ln_2(x))
+            out = self.mlp(self.ln_2(x))  # type: ignore[misc]
             if isinstance(out, tuple):  # e.g. MoE: (y, {"aux_loss": ..., ...})
                 out, aux = out
             x = x + self.hook_mlp_out(out)
@@ -143,7 +142,8 @@ class GPT(nn.Module):
         if active:
             for block in self.blocks:
                 if hasattr(block.mlp, "active_params"):
-                    total += block.mlp.active_params() - sum(p.numel() for p in block.mlp.parameters())
+                    own = sum(p.numel() for p in block.mlp.parameters())  # type: ignore[misc,union-attr]
+                    total += int(block.mlp.active_params()) - own  # type: ignore[operator]
         return total
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-
 from scratchlab.core.errors import ScratchlabError
 from scratchlab.transformer import positions as P
 from scratchlab.transformer.config import GPTConfig, RoPEConfig, SinusoidalConfig
@@ -64,6 +63,7 @@ class SinusoidalPositions(Positional):
     """The fixed sin/cos table of Vaswani et al. added to the token embeddings."""
 
     absolute = True
+    table: torch.Tensor
 
     def __init__(self, config: SinusoidalConfig, model_config: GPTConfig, *, max_seq_len: int) -> None:
         super().__init__()
@@ -87,6 +87,8 @@ class RoPE(Positional):
     """
 
     rotary = True
+    cos: torch.Tensor
+    sin: torch.Tensor
 
     def __init__(self, config: RoPEConfig, model_config: GPTConfig, *, max_seq_len: int) -> None:
         super().__init__()
@@ -117,6 +119,7 @@ class ALiBi(Positional):
     """Attention with linear biases: score(i, j) -= slope_h * (i - j); nothing is embedded."""
 
     has_bias = True
+    slopes: torch.Tensor
 
     def __init__(self, config: object, model_config: GPTConfig, *, max_seq_len: int) -> None:
         super().__init__()
