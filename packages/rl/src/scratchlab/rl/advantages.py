@@ -60,8 +60,9 @@ def estimate(estimator: str, rewards: np.ndarray, values: np.ndarray, dones: np.
 
 def grpo_advantages(rewards: np.ndarray, eps: float = 1e-6) -> np.ndarray:
     """GRPO (NumPy reference): (r - mean) / (std + eps) within each group (rows)."""
-    mean = rewards.mean(axis=-1, keepdims=True)
-    std = rewards.std(axis=-1, keepdims=True)
+    first = rewards[..., :1]  # shift first: equal rewards give exactly 0, not rounding noise
+    mean = first + (rewards - first).mean(axis=-1, keepdims=True)
+    std = np.sqrt(((rewards - mean) ** 2).mean(axis=-1, keepdims=True))
     return (rewards - mean) / (std + eps)
 
 

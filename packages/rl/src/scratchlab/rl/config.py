@@ -67,20 +67,19 @@ class PGConfig:
     (one-step actor-critic), gae (GAE(lambda)).
     """
 
-    lr: float = 1e-2
+    lr: float = 1e-2  # the actor's (Adam)
+    critic_lr: float = 1e-2  # the critic's (Adam), also used to fit it before a measurement
     gamma: float = 0.99
     gae_lambda: float = 0.95  # used by the gae estimator only
     batch_episodes: int = 16
-    vf_coef: float = 0.5
-    critic_iters: int = 1  # extra critic-only steps per batch (the policy steps once)
     baseline_decay: float = 0.9  # running mean of returns for the constant baseline
     normalize_advantages: bool = False
     max_grad_norm: float | None = None
     estimator: ClassVar[str] = "return"
 
     def __post_init__(self) -> None:
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+        if not self.lr > 0 or not self.critic_lr > 0:
+            raise ValueError(f"lr and critic_lr must be positive, got {self.lr}, {self.critic_lr}")
         if not 0.0 <= self.gamma <= 1.0 or not 0.0 <= self.gae_lambda <= 1.0:
             raise ValueError("gamma and gae_lambda must lie in [0, 1]")
         if self.batch_episodes < 1:
@@ -173,8 +172,9 @@ class VarianceConfig:
     """Gradient-estimator statistics at the initial (fixed) policy parameters; 0 batches = off.
 
     The critic and the constant baseline are first fitted on ``critic_fit_batches`` batches;
-    the reference gradient is the mean of the unbiased learned-baseline estimator over
-    ``reference_batches`` batches (same random numbers for every estimator)."""
+    the reference gradient is the exact one on the short corridor (state-blind actor), else
+    the mean of the unbiased learned-baseline estimator over ``reference_batches`` batches
+    (the same random numbers for every estimator)."""
 
     batches: int = 0
     reference_batches: int = 400

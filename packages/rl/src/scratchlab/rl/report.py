@@ -20,15 +20,17 @@ def rl_report(results: Any, out_dir: Path) -> str | None:
     if window and plot_curves(results, window, out_dir / "returns.png",
                               title=f"{results.spec.name}: {window} vs environment steps"):
         lines += [f"![returns vs environment steps](returns.png)", ""]
-    lines += ["| variant | backend | median steps to target | final return (median) | "
-              "us per env step (median) |", "|---|---|---|---|---|"]
+    lines += ["| variant | backend | median steps to target | reached target | "
+              "final return (median) | us per env step (median) |", "|---|---|---|---|---|---|"]
     for (variant, backend), runs in results.groups().items():
         ok = [r.metrics for r in runs if r.status == "ok"]
         if not ok:
             continue
         med = {k: statistics.median(m.get(k, math.nan) for m in ok)
                for k in ("steps_to_target", "final_return", "us_per_step")}
+        reached = sum(int(m.get("reached_target", 0)) for m in ok)
         lines.append(f"| {variant} | {backend} | {format_number(med['steps_to_target'])} | "
+                     f"{reached}/{len(ok)} | "
                      f"{format_number(med['final_return'])} | {format_number(med['us_per_step'])} |")
     has_var = any("grad_var" in r.metrics for r in results.results)
     if has_var:
@@ -48,4 +50,7 @@ def rl_report(results: Any, out_dir: Path) -> str | None:
             lines.append(f"| {variant} | {backend} | " + " | ".join(
                 format_number(cell[k]) for k in ("grad_var", "grad_bias", "grad_bias_noise",
                                                   "grad_mse", "grad_cosine")) + " |")
+    lines += ["", "Steps to target: the first environment step at which the mean return of the "
+              "last `window` episodes reached `target_return` (censored at the run's length "
+              "when never reached)."]
     return "\n".join(lines)

@@ -19,7 +19,8 @@ from scratchlab.core.context import RunContext
 from scratchlab.core.errors import ScratchlabError
 from scratchlab.rl.config import RLConfig, VarianceConfig
 from scratchlab.rl.networks import init_agent
-from scratchlab.rl.rollout import collect_episodes, collect_steps
+from scratchlab.rl.envs import ShortCorridor, corridor_value_grad
+from scratchlab.rl.rollout import collect_episodes, collect_steps, log_softmax
 
 
 def run(ctx: RunContext, backend_name: str, make_agent: Callable[..., Any]) -> dict[str, float]:
@@ -77,8 +78,11 @@ def train(ctx: RunContext, algo: Any, env: Any, rng: np.random.Generator) -> dic
         ctx.log_metrics(steps, **row)
         ctx.progress(min(steps, total), total, ret=float(np.mean(recent)) if recent else 0.0)
     wall = time.perf_counter() - start
+    reached = math.isfinite(steps_to_target)
     return {"final_return": float(np.mean(recent)) if recent else math.nan,
-            "steps_to_target": float(steps_to_target), "env_steps": float(steps),
+            # censored at the run's length when never reached (keeps the table finite)
+            "steps_to_target": float(steps_to_target if reached else steps),
+            "reached_target": float(reached), "env_steps": float(steps),
             "updates": float(updates), "train_wall_s": wall, "us_per_step": 1e6 * wall / steps,
             "grad_norm_mean": float(np.mean(grad_norms))}
 
@@ -91,20 +95,33 @@ def measure_gradient(algo: Any, env: Any, vcfg: VarianceConfig, seed: int) -> di
     fit_rng = np.random.default_rng([seed, 2])
     for _ in range(vcfg.critic_fit_batches):
         algo.fit_critic(collect_episodes(env, algo.act, fit_rng))
-    ref_rng = np.random.default_rng([seed, 3])
-    ref = np.stack([algo.policy_gradient(collect_episodes(env, algo.act, ref_rng), "value")
-                    for _ in range(vcfg.reference_batches)])
-    g_ref, ref_var = ref.mean(0), ref.var(0, ddof=1).sum()
+    g_ref, ref_var, n_ref = exact_corridor_gradient(algo, env), 0.0, 1
+    if g_ref is None:
+        ref_rng = np.random.default_rng([seed, 3])
+        ref = np.stack([algo.policy_gradient(collect_episodes(env, algo.act, ref_rng), "value")
+                        for _ in range(vcfg.reference_batches)])
+        g_ref, ref_var, n_ref = ref.mean(0), ref.var(0, ddof=1).sum(), len(ref)
     rng = np.random.default_rng([seed, 4])
     g = np.stack([algo.policy_gradient(collect_episodes(env, algo.act, rng))
                   for _ in range(vcfg.batches)])
     g_mean = g.mean(0)
     var = g.var(0, ddof=1).sum()  # E||g - E g||^2: the trace of the covariance
     bias_sq = float(((g_mean - g_ref) ** 2).sum())
-    noise_sq = var / len(g) + ref_var / len(ref)  # what bias_sq would be for an unbiased one
+    noise_sq = var / len(g) + ref_var / n_ref  # what bias_sq would be for an unbiased one
     return {"grad_var": float(var), "grad_bias": math.sqrt(bias_sq),
             "grad_bias_noise": math.sqrt(noise_sq),
             "grad_mse": float(((g - g_ref) ** 2).sum(1).mean()),
             "grad_ref_norm": float(np.linalg.norm(g_ref)),
             "grad_cosine": float(g_mean @ g_ref / (np.linalg.norm(g_mean) * np.linalg.norm(g_ref)
                                                    + 1e-12))}
+
+
+def exact_corridor_gradient(algo: Any, env: Any) -> np.ndarray | None:
+    """The true grad J on the short corridor (state-blind actor): dJ/dp * grad p, where
+    grad p = p grad log pi(right). None for other environments."""
+    if not isinstance(env, ShortCorridor) or not algo.agent.constant_actor:
+        return None
+    obs = env.reset()[:1]
+    p = float(np.exp(log_softmax(algo.act(obs)[0]))[0, ShortCorridor.RIGHT])
+    right = np.array([ShortCorridor.RIGHT])
+    return algo.score_gradient(obs, right, np.array([corridor_value_grad(p) * p]))

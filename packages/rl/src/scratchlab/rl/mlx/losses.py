@@ -76,7 +76,8 @@ def dpo_loss(policy_chosen: mx.array, policy_rejected: mx.array,
 
 def grpo_advantages(rewards: mx.array, eps: float = 1e-6) -> mx.array:
     """(r - mean) / (std + eps) within each group (the last axis): the critic-free baseline."""
-    mean = rewards.mean(-1, keepdims=True)
+    first = rewards[..., :1]  # shift first: equal rewards give exactly 0, not rounding noise
+    mean = first + (rewards - first).mean(-1, keepdims=True)
     std = mx.sqrt(((rewards - mean) ** 2).mean(-1, keepdims=True))
     return (rewards - mean) / (std + eps)
 

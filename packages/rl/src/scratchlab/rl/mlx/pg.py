@@ -17,7 +17,7 @@ from mlx.utils import tree_flatten
 from scratchlab.rl.advantages import pg_targets, updated_baseline
 from scratchlab.rl.config import PGConfig
 from scratchlab.rl.mlx.agent import Agent
-from scratchlab.rl.mlx.losses import entropy, policy_gradient_loss, value_loss
+from scratchlab.rl.mlx.losses import entropy, log_prob, policy_gradient_loss, value_loss
 from scratchlab.rl.rollout import Rollout
 
 
@@ -28,13 +28,12 @@ def _tensors(batch: Rollout, adv: np.ndarray, targets: np.ndarray) -> tuple[mx.a
 
 
 def pg_loss_fn(agent: Agent, obs: mx.array, actions: mx.array, adv: mx.array,
-               targets: mx.array, mask: mx.array, episodes: int,
-               vf_coef: float) -> tuple[mx.array, dict[str, mx.array]]:
+               targets: mx.array, mask: mx.array, episodes: int) -> tuple[mx.array, dict[str, mx.array]]:
     logits = agent.logits(obs)
     pg = policy_gradient_loss(logits, actions, adv, mask, episodes)
     v = value_loss(agent.value(obs), targets, mask)
     ent = (entropy(logits) * mask).sum() / mask.sum()
-    return pg + vf_coef * v, {"pg_loss": mx.stop_gradient(pg), "v_loss": mx.stop_gradient(v),
+    return pg + v, {"pg_loss": mx.stop_gradient(pg), "v_loss": mx.stop_gradient(v),
                               "entropy": mx.stop_gradient(ent)}
 
 
@@ -44,8 +43,9 @@ class PolicyGradient:
     def __init__(self, cfg: PGConfig, agent: Agent, total_steps: int,
                  rng: np.random.Generator) -> None:
         self.cfg, self.agent, self.estimator = cfg, agent, cfg.estimator
-        self.optimizer = optim.Adam(learning_rate=cfg.lr, eps=1e-5, bias_correction=True)
-        self.critic_optimizer = optim.Adam(learning_rate=cfg.lr, eps=1e-5, bias_correction=True)
+        self.actor_optimizer = optim.Adam(learning_rate=cfg.lr, eps=1e-5, bias_correction=True)
+        self.critic_optimizer = optim.Adam(learning_rate=cfg.critic_lr, eps=1e-5,
+                                           bias_correction=True)
         self.baseline, self.batches = 0.0, 0
 
     def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,13 +63,14 @@ class PolicyGradient:
         """One gradient step of policy (and critic) on the batch; then refresh the baseline."""
         adv, targets = self.targets(batch)
         (loss, aux), grads = nn.value_and_grad(self.agent, pg_loss_fn)(
-            self.agent, *_tensors(batch, adv, targets), batch.episodes, self.cfg.vf_coef)
+            self.agent, *_tensors(batch, adv, targets), batch.episodes)
         actor_grads = [g for _, g in tree_flatten(grads["actor"])]
         grad_norm = mx.sqrt(sum((g ** 2).sum() for g in actor_grads))
         if self.cfg.max_grad_norm:
             grads, _ = optim.clip_grad_norm(grads, self.cfg.max_grad_norm)
-        self.optimizer.update(self.agent, grads)
-        mx.eval(self.agent.parameters(), self.optimizer.state)
+        self.actor_optimizer.update(self.agent.actor, grads["actor"])
+        self.critic_optimizer.update(self.agent.critic, grads["critic"])
+        mx.eval(self.agent.parameters(), self.actor_optimizer.state, self.critic_optimizer.state)
         self._refresh_baseline(batch)
         return {"loss": loss.item(), "grad_norm": grad_norm.item(),
                 **{k: v.item() for k, v in aux.items()}}
@@ -92,15 +93,17 @@ class PolicyGradient:
         return loss.item()
 
     def policy_gradient(self, batch: Rollout, estimator: str | None = None) -> np.ndarray:
-        """The estimate of grad J (= -grad of the policy loss) as one flat vector, by name."""
-        adv, targets = self.targets(batch, estimator)
-        obs, actions, adv_t, _, mask = _tensors(batch, adv, targets)
-        agent = self.agent
-        x = mx.ones((*obs.shape[:-1], 1), dtype=obs.dtype) if agent.constant_actor else obs
-        _, grads = nn.value_and_grad(agent.actor, lambda actor: policy_gradient_loss(
-            actor(x), actions, adv_t, mask, batch.episodes))(agent.actor)
-        named = sorted(tree_flatten(grads))
-        return -np.concatenate([np.array(g).ravel() for _, g in named])
+        """The estimate of grad J: (1/episodes) sum_t A_t grad log pi(a_t | s_t), flattened."""
+        adv, _ = self.targets(batch, estimator)
+        return self.score_gradient(batch.obs, batch.actions, adv * batch.mask / batch.episodes)
+
+    def score_gradient(self, obs: np.ndarray, actions: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """grad of sum_i w_i log pi(a_i | s_i) over the actor's parameters (sorted by name)."""
+        o, a, w = mx.array(obs), mx.array(actions), mx.array(weights.astype(np.float32))
+        x = mx.ones((*o.shape[:-1], 1), dtype=o.dtype) if self.agent.constant_actor else o
+        _, grads = nn.value_and_grad(self.agent.actor, lambda actor: (
+            log_prob(actor(x), a) * w).sum())(self.agent.actor)
+        return np.concatenate([np.array(g).ravel() for _, g in sorted(tree_flatten(grads))])
 
     def state(self) -> dict[str, Any]:
         return {"baseline": self.baseline}

@@ -76,7 +76,8 @@ def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor,
 
 def grpo_advantages(rewards: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """(r - mean) / (std + eps) within each group (the last axis): the critic-free baseline."""
-    mean = rewards.mean(-1, keepdim=True)
+    first = rewards[..., :1]  # shift first: equal rewards give exactly 0, not rounding noise
+    mean = first + (rewards - first).mean(-1, keepdim=True)
     std = ((rewards - mean) ** 2).mean(-1, keepdim=True).sqrt()
     return (rewards - mean) / (std + eps)
 

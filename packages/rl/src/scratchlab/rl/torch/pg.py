@@ -15,7 +15,7 @@ from scratchlab.rl.advantages import pg_targets, updated_baseline
 from scratchlab.rl.config import PGConfig
 from scratchlab.rl.rollout import Rollout
 from scratchlab.rl.torch.agent import Agent
-from scratchlab.rl.torch.losses import entropy, policy_gradient_loss, value_loss
+from scratchlab.rl.torch.losses import entropy, log_prob, policy_gradient_loss, value_loss
 
 
 def _tensors(batch: Rollout, adv: np.ndarray, targets: np.ndarray) -> tuple[torch.Tensor, ...]:
@@ -25,13 +25,12 @@ def _tensors(batch: Rollout, adv: np.ndarray, targets: np.ndarray) -> tuple[torc
 
 
 def pg_loss_fn(agent: Agent, obs: torch.Tensor, actions: torch.Tensor, adv: torch.Tensor,
-               targets: torch.Tensor, mask: torch.Tensor, episodes: int,
-               vf_coef: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+               targets: torch.Tensor, mask: torch.Tensor, episodes: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     logits = agent.logits(obs)
     pg = policy_gradient_loss(logits, actions, adv, mask, episodes)
     v = value_loss(agent.value(obs), targets, mask)
     ent = (entropy(logits) * mask).sum() / mask.sum()
-    return pg + vf_coef * v, {"pg_loss": pg.detach(), "v_loss": v.detach(), "entropy": ent.detach()}
+    return pg + v, {"pg_loss": pg.detach(), "v_loss": v.detach(), "entropy": ent.detach()}
 
 
 class PolicyGradient:
@@ -40,8 +39,9 @@ class PolicyGradient:
     def __init__(self, cfg: PGConfig, agent: Agent, total_steps: int,
                  rng: np.random.Generator) -> None:
         self.cfg, self.agent, self.estimator = cfg, agent, cfg.estimator
-        self.optimizer = torch.optim.Adam(agent.parameters(), lr=cfg.lr, eps=1e-5)
-        self.critic_optimizer = torch.optim.Adam(agent.critic.parameters(), lr=cfg.lr, eps=1e-5)
+        self.actor_optimizer = torch.optim.Adam(agent.actor.parameters(), lr=cfg.lr, eps=1e-5)
+        self.critic_optimizer = torch.optim.Adam(agent.critic.parameters(), lr=cfg.critic_lr,
+                                                 eps=1e-5)
         self.baseline, self.batches = 0.0, 0
 
     @torch.no_grad()
@@ -57,15 +57,16 @@ class PolicyGradient:
     def update(self, batch: Rollout) -> dict[str, float]:
         """One gradient step of policy (and critic) on the batch; then refresh the baseline."""
         adv, targets = self.targets(batch)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss, aux = pg_loss_fn(self.agent, *_tensors(batch, adv, targets), batch.episodes,
-                               self.cfg.vf_coef)
+        self.actor_optimizer.zero_grad(set_to_none=True)
+        self.critic_optimizer.zero_grad(set_to_none=True)
+        loss, aux = pg_loss_fn(self.agent, *_tensors(batch, adv, targets), batch.episodes)
         loss.backward()
         actor_grads = [p.grad for p in self.agent.actor.parameters()]
         grad_norm = torch.sqrt(sum((g ** 2).sum() for g in actor_grads))
         if self.cfg.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(self.agent.parameters(), self.cfg.max_grad_norm)
-        self.optimizer.step()
+        self.actor_optimizer.step()
+        self.critic_optimizer.step()
         self._refresh_baseline(batch)
         return {"loss": loss.item(), "grad_norm": grad_norm.item(),
                 **{k: v.item() for k, v in aux.items()}}
@@ -87,13 +88,17 @@ class PolicyGradient:
         return loss.item()
 
     def policy_gradient(self, batch: Rollout, estimator: str | None = None) -> np.ndarray:
-        """The estimate of grad J (= -grad of the policy loss) as one flat vector, by name."""
-        adv, targets = self.targets(batch, estimator)
-        obs, actions, adv_t, _, mask = _tensors(batch, adv, targets)
-        loss = policy_gradient_loss(self.agent.logits(obs), actions, adv_t, mask, batch.episodes)
+        """The estimate of grad J: (1/episodes) sum_t A_t grad log pi(a_t | s_t), flattened."""
+        adv, _ = self.targets(batch, estimator)
+        return self.score_gradient(batch.obs, batch.actions, adv * batch.mask / batch.episodes)
+
+    def score_gradient(self, obs: np.ndarray, actions: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """grad of sum_i w_i log pi(a_i | s_i) over the actor's parameters (sorted by name)."""
+        logp = log_prob(self.agent.logits(torch.from_numpy(obs)), torch.from_numpy(actions))
+        objective = (logp * torch.from_numpy(weights.astype(np.float32))).sum()
         named = sorted(self.agent.actor.named_parameters())
-        grads = torch.autograd.grad(loss, [p for _, p in named])
-        return -np.concatenate([g.numpy().ravel() for g in grads])
+        grads = torch.autograd.grad(objective, [p for _, p in named])
+        return np.concatenate([g.numpy().ravel() for g in grads])
 
     def state(self) -> dict[str, Any]:
         return {"baseline": self.baseline}
