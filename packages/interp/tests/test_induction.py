@@ -1,0 +1,60 @@
+"""Induction scores, half losses and the attention pictures."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from scratchlab.interp import induction as ind
+from scratchlab.interp import viz
+
+
+def test_repeated_tokens_repeat():
+    x = ind.repeated_tokens(4, 5, 20, np.random.default_rng(0))
+    assert x.shape == (4, 11) and (x[:, 0] == ind.BOS).all()
+    assert (x[:, 1:6] == x[:, 6:]).all() and (x[:, 1:] > 0).all()
+
+
+def test_scores_of_ideal_heads():
+    L = 6
+    T = 2 * L + 1
+    induction = np.zeros((T, T))
+    prev = np.zeros((T, T))
+    for t in range(T):
+        prev[t, max(t - 1, 0)] = 1.0
+        induction[t, t - L + 1 if t > L else 0] = 1.0
+    uniform = np.tril(np.ones((T, T))) / np.arange(1, T + 1)[:, None]
+    pattern = np.stack([induction, prev, uniform])[None]  # (1, 3 heads, T, T)
+    scores = ind.induction_scores(pattern, L)
+    assert scores[0] == 1.0 and scores[1] == 0.0 and 0 < scores[2] < 0.2
+    assert ind.prev_token_scores(pattern)[1] == 1.0
+
+
+def test_half_losses_pick_the_right_positions():
+    L = 4
+    losses = np.zeros((2, 2 * L))
+    losses[:, 1:L] = 3.0  # predicting r_2..r_L of the first copy
+    losses[:, L] = 7.0  # predicting r_1 of the repeat: unpredictable, left out of both
+    losses[:, L + 1:] = 0.5
+    assert ind.half_losses(losses, L) == (3.0, 0.5)
+
+
+def test_attention_pictures(tmp_path):
+    rng = np.random.default_rng(0)
+    p = rng.random((2, 5, 5))
+    viz.attention_png({0: p, 1: p}, list("abcde"), tmp_path / "a.png")
+    viz.attention_html({0: p}, ["<x>", "b", "c", "d", "e"], tmp_path / "a.html")
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+    page = (tmp_path / "a.html").read_text()
+    assert '"L0H1"' in page and "&lt;x&gt;" not in page and '"<x>"' in page
+
+
+def test_feature_page_lists_top_contexts(tmp_path):
+    acts = np.zeros((2, 6, 3))
+    acts[1, 4, 2] = 5.0
+    acts[0, 2, 2] = 1.0
+    tokens = np.arange(12).reshape(2, 6)
+    feats = viz.top_contexts(acts, tokens, lambda ids: f"t{ids[0]}", [2, 0], window=3)
+    assert feats[0]["examples"][0]["tokens"] == ["t8", "t9", "t10"]
+    assert len(feats[0]["examples"]) == 2 and feats[1]["examples"] == []
+    viz.feature_page(feats, tmp_path / "f.html")
+    assert "latent 2" in (tmp_path / "f.html").read_text()
