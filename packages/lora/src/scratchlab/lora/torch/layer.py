@@ -30,8 +30,9 @@ class LoRALinear(nn.Module):
         d_out, d_in = self.weight.shape[::-1] if self.fan_in_fan_out else self.weight.shape
         self.in_features, self.out_features = d_in, d_out
         self.r, self.alpha, self.scale = r, alpha, lora_scale(r, alpha, rslora)
-        self.lora_A = nn.Parameter(torch.empty(r, d_in, device=self.weight.device))
-        self.lora_B = nn.Parameter(torch.zeros(d_out, r, device=self.weight.device))
+        like = dict(device=self.weight.device, dtype=self.weight.dtype)
+        self.lora_A = nn.Parameter(torch.empty(r, d_in, **like))
+        self.lora_B = nn.Parameter(torch.zeros(d_out, r, **like))
         self.dropout = nn.Dropout(dropout)
         self.merged = False
         self.reset_lora(init)
