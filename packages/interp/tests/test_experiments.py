@@ -18,7 +18,7 @@ SMOKE = {
                     "lm.buffer_tokens=512", "lm.eval_batches=1", "lm.batch_size=4",
                     "sae.d_sae=32", "sae.k=4", "lm.n_feature_page=3"],
     "induction.yaml": ["steps=6", "eval_every=3", "half_len=6", "eval_batch=4",
-                       "batch_size=4"],
+                       "batch_size=4", "min_half_len=3"],
 }
 
 

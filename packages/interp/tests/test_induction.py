@@ -12,6 +12,12 @@ def test_repeated_tokens_repeat():
     x = ind.repeated_tokens(4, 5, 20, np.random.default_rng(0))
     assert x.shape == (4, 11) and (x[:, 0] == ind.BOS).all()
     assert (x[:, 1:6] == x[:, 6:]).all() and (x[:, 1:] > 0).all()
+    y = ind.repeated_tokens(200, 8, 1000, np.random.default_rng(0), min_half_len=3)
+    lengths = set()
+    for row in y[:, 1:]:
+        n = next(n for n in range(3, 9) if (row[:n] == row[n:2 * n]).all())
+        lengths.add(n)
+    assert lengths == set(range(3, 9))  # the distance between the copies varies
 
 
 def test_scores_of_ideal_heads():

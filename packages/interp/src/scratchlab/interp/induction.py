@@ -26,6 +26,9 @@ class InductionConfig:
                                   "ffn": "none"})
     vocab_size: int = 64
     half_len: int = 32  # L: each sequence is BOS + L random tokens + the same L again
+    # training rows repeat segments of length U[min_half_len, L] (None: always L, which lets a
+    # layer-0 head solve the task positionally instead of forming an induction circuit)
+    min_half_len: int | None = 16
     steps: int = 1500
     batch_size: int = 32
     lr: float = 1e-3
@@ -37,6 +40,9 @@ class InductionConfig:
     def __post_init__(self) -> None:
         if self.vocab_size < 3 or self.half_len < 2:
             raise ValueError("vocab_size must be at least 3 and half_len at least 2")
+        if self.min_half_len is not None and not 1 <= self.min_half_len <= self.half_len:
+            raise ValueError(f"min_half_len must lie in [1, half_len={self.half_len}], got "
+                             f"{self.min_half_len}")
         if self.steps < 1 or self.batch_size < 1 or self.eval_batch < 1:
             raise ValueError("steps, batch_size and eval_batch must be positive")
         if self.model is None:
@@ -47,11 +53,18 @@ class InductionConfig:
         return 1 + 2 * self.half_len
 
 
-def repeated_tokens(batch: int, half_len: int, vocab_size: int,
-                    rng: np.random.Generator) -> np.ndarray:
-    """(batch, 1 + 2L) int64: BOS, L random tokens, the same L tokens again."""
-    r = rng.integers(1, vocab_size, size=(batch, half_len))
-    return np.concatenate([np.full((batch, 1), BOS), r, r], axis=1).astype(np.int64)
+def repeated_tokens(batch: int, half_len: int, vocab_size: int, rng: np.random.Generator,
+                    min_half_len: int | None = None) -> np.ndarray:
+    """(batch, 1 + 2L) int64: BOS, L random tokens, the same L tokens again. With
+    ``min_half_len``, each row repeats a segment of its own length l in [min_half_len, L] and
+    is filled up with fresh random tokens: the distance between the copies then varies, so a
+    head cannot copy by attending to a fixed offset through the position embeddings."""
+    r = rng.integers(1, vocab_size, size=(batch, 2 * half_len))
+    lengths = (np.full(batch, half_len) if min_half_len is None
+               else rng.integers(min_half_len, half_len + 1, size=batch))
+    for row, n in zip(r, lengths):
+        row[n:2 * n] = row[:n]
+    return np.concatenate([np.full((batch, 1), BOS), r], axis=1).astype(np.int64)
 
 
 def induction_scores(pattern: np.ndarray, half_len: int) -> np.ndarray:

@@ -47,7 +47,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
     start, _ = restore_state(ctx, backend, model, opt, rng)
     metrics: dict[str, float] = {}
     for step in range(start + 1, cfg.steps + 1):
-        tokens = ind.repeated_tokens(cfg.batch_size, cfg.half_len, cfg.vocab_size, rng)
+        tokens = ind.repeated_tokens(cfg.batch_size, cfg.half_len, cfg.vocab_size, rng,
+                                     cfg.min_half_len)
         loss, _ = step_fn(mx.array(tokens))
         if should(cfg.eval_every, step, cfg.steps) or step == 1:
             model.eval()
