@@ -61,7 +61,6 @@ class BPETokenizer:
             self.ranks.setdefault((a, b), (rank, new))
         # the same as one int per pair, rank << 32 | id, for encode_chunk's C-level min()
         self._rank_new = {p: (r << ID_BITS) | new for p, (r, new) in self.ranks.items()}
-        self._pair_of_rank = {r: p for p, (r, _) in self.ranks.items()}
         self._never = itertools.repeat(NEVER)
         self._identity_bytes = self.byte_ids == list(range(256))
         self._decoder: dict[int, bytes] = {**self.vocab, **{
@@ -97,28 +96,32 @@ class BPETokenizer:
 
     # --- encoding ----------------------------------------------------------------------------
     def encode_chunk(self, chunk: bytes) -> list[int]:
-        """Merges by rank on one chunk: merge the earliest-learned adjacent pair, everywhere
-        left to right, until no learned pair is left. The lowest rank is found by
-        ``min(map(dict.get, pairs))``, which runs in C."""
+        """Merges by rank on one chunk: merge the adjacent pair learnt earliest, leftmost
+        first, until no learnt pair is left. ``ranks[k]`` holds pair k's rank << 32 | merged
+        id, so ``min`` and ``list.index`` (both in C) find the next merge, and a merge only
+        re-looks-up its two neighbours. (Pairs made by a merge were learnt after it, so all
+        occurrences of one pair are merged before any other: the same as merging them all
+        left to right, which is what training did.)"""
         ids = list(chunk) if self._identity_bytes else [self.byte_ids[b] for b in chunk]
-        get, by_rank, never = self._rank_new.get, self._pair_of_rank, self._never
-        while len(ids) > 1:
-            best = min(map(get, itertools.pairwise(ids), never))
+        if len(ids) < 2:
+            return ids
+        get = self._rank_new.get
+        ranks = list(map(get, itertools.pairwise(ids), self._never))
+        while ranks:
+            best = min(ranks)
             if best == NEVER:
                 break
-            a, b = by_rank[best >> ID_BITS]
+            i = ranks.index(best)
             new = best & ID_MASK
-            i = ids.index(a)
-            out = ids[:i]
-            n = len(ids)
-            while i < n:
-                if i + 1 < n and ids[i] == a and ids[i + 1] == b:
-                    out.append(new)
-                    i += 2
-                else:
-                    out.append(ids[i])
-                    i += 1
-            ids = out
+            ids[i] = new
+            del ids[i + 1]
+            if i < len(ranks) - 1:  # a token after the pair: (new, next)
+                del ranks[i + 1]
+                ranks[i] = get((new, ids[i + 1]), NEVER)
+            else:
+                del ranks[i]
+            if i > 0:
+                ranks[i - 1] = get((ids[i - 1], new), NEVER)
         return ids
 
     def _packed(self, chunks: list[str], errors: str = "strict") -> bytes:
