@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from scratchlab.core.config import ConfigError, build_config, resolve_choice
 from scratchlab.core.data import Corpus, stdlib_docs
 from scratchlab.core.errors import ScratchlabError

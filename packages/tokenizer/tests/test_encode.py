@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from scratchlab.core.data import stdlib_docs, stdlib_source
 from scratchlab.core.errors import ScratchlabError
 from scratchlab.tokenizer import BPETokenizer, to_tiktoken, train_bpe

@@ -6,6 +6,7 @@ import json
 from functools import cache
 
 import pytest
+
 from scratchlab.core.data import stdlib_docs
 from scratchlab.core.errors import ScratchlabError
 from scratchlab.tokenizer import (

@@ -8,6 +8,7 @@ import string
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from scratchlab.core.data import stdlib_docs
 from scratchlab.core.errors import ScratchlabError
 from scratchlab.tokenizer import GPT2_PATTERN, GPT4_PATTERN, train_bpe

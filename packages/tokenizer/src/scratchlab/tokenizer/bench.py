@@ -71,8 +71,9 @@ def train_once(impl: str, corpus: Path, vocab: int, pattern: str, processes: int
         import os
 
         os.environ["RAYON_NUM_THREADS"] = str(processes)
-        from scratchlab.tokenizer.patterns import resolve_pattern
         from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
+
+        from scratchlab.tokenizer.patterns import resolve_pattern
 
         hf = Tokenizer(models.BPE())
         hf.pre_tokenizer = pre_tokenizers.Sequence([

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from scratchlab.core.errors import ScratchlabError
 
 
@@ -169,6 +170,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
+
     from scratchlab.tokenizer import patterns
 
     tok = _load(args.tokenizer)

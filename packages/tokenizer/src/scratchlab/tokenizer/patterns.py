@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 import regex
+
 from scratchlab.core.errors import ScratchlabError
 
 GPT2_PATTERN = (r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")

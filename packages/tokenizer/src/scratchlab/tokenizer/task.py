@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from scratchlab.core.config import choice
 from scratchlab.core.context import RunContext
 from scratchlab.tokenizer.component import BPEConfig

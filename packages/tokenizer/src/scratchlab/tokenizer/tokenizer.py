@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 import regex
+
 from scratchlab.core.errors import ScratchlabError
 from scratchlab.tokenizer import patterns
 from scratchlab.tokenizer.reference import Merge

@@ -21,6 +21,7 @@ import heapq
 from collections.abc import Callable, Mapping
 
 import numpy as np
+
 from scratchlab.tokenizer.bytelevel import BYTE_RANK, RANK_BYTE
 from scratchlab.tokenizer.reference import Merge
 
