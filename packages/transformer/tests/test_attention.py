@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from scratchlab.core.testing import OP_TOL, assert_close, needs_both, needs_mlx, needs_torch
 from scratchlab.transformer.config import GPTConfig
 
@@ -33,6 +34,7 @@ def _qkv(shape_q=(2, 4, 7, 8), shape_kv=(2, 2, 7, 8), seed=0):
 def test_torch_paths_match_sdpa(window, offset, kv_len) -> None:
     import torch
     import torch.nn.functional as F
+
     from scratchlab.transformer.torch.attention import attention_mask
 
     attn, _ = _attn("torch", window=window)
@@ -56,6 +58,7 @@ def test_torch_paths_match_sdpa(window, offset, kv_len) -> None:
 @pytest.mark.parametrize("offset, kv_len", [(0, 7), (5, 12)])
 def test_mlx_paths_match_fast_sdpa(window, offset, kv_len) -> None:
     import mlx.core as mx
+
     from scratchlab.transformer.mlx.attention import attention_mask
 
     attn, _ = _attn("mlx", window=window)
@@ -95,6 +98,7 @@ def test_attention_module_same_outputs_and_gradients_across_backends(fused: bool
     import mlx.nn as mnn
     import torch
     from mlx.utils import tree_flatten
+
     from scratchlab.core.backends import mlx as mb
     from scratchlab.core.backends import torch as tb
 

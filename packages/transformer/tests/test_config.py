@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from scratchlab.core.config import Choice, ConfigError, build_config
 from scratchlab.core.registry import get_registry
 from scratchlab.transformer.config import GPTConfig, RoPEConfig, SwiGLUConfig

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from scratchlab.core.errors import ScratchlabError
 from scratchlab.core.testing import BACKENDS, needs_both
 from scratchlab.transformer.config import GPTConfig
@@ -14,12 +15,14 @@ def _model(backend: str, positional: str = "rope", max_len: int = 16):
     config = GPTConfig(d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, positional=positional)
     if backend == "torch":
         import torch
+
         from scratchlab.transformer.torch.generate import generate
         from scratchlab.transformer.torch.model import GPT
 
         torch.manual_seed(0)
         return GPT(config, 29, max_len), generate
     import mlx.core as mx
+
     from scratchlab.transformer.mlx.generate import generate  # type: ignore[assignment]
     from scratchlab.transformer.mlx.model import GPT  # type: ignore[assignment]
 

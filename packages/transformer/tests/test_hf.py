@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from scratchlab.core.errors import ScratchlabError
 from scratchlab.core.testing import BACKENDS, MODEL_TOL, assert_close, needs_torch
 
@@ -102,6 +103,7 @@ def test_to_hf_round_trip(which: str, backend: str) -> None:
 
 def test_to_hf_from_our_own_model_and_refusals() -> None:
     import torch
+
     from scratchlab.transformer import from_hf, to_hf
     from scratchlab.transformer.config import GPTConfig
     from scratchlab.transformer.torch.model import GPT

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from scratchlab.core.errors import ScratchlabError
 from scratchlab.core.testing import BACKENDS, MODEL_TOL, assert_close, needs_both
 from scratchlab.transformer.config import GPTConfig
@@ -27,11 +28,13 @@ def small(**kw: Any) -> GPTConfig:
 def build(backend: str, config: GPTConfig, vocab: int = VOCAB, max_len: int = MAX_LEN):
     if backend == "torch":
         import torch
+
         from scratchlab.transformer.torch.model import GPT
 
         torch.manual_seed(0)
         return GPT(config, vocab, max_len).eval()
     import mlx.core as mx
+
     from scratchlab.transformer.mlx.model import GPT  # type: ignore[assignment]
 
     mx.random.seed(0)
@@ -71,6 +74,7 @@ def test_same_weights_same_logits_and_gradients(kw: dict) -> None:
     import torch
     import torch.nn.functional as F
     from mlx.utils import tree_flatten
+
     from scratchlab.core.backends import mlx as mb
     from scratchlab.core.backends import torch as tb
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from scratchlab.core.testing import OP_TOL, assert_close, needs_both, needs_mlx, needs_torch
 from scratchlab.transformer import positions as P
 from scratchlab.transformer.config import GPTConfig, RoPEConfig
@@ -128,6 +129,7 @@ def test_sinusoidal_table() -> None:
 def test_tables_match_across_backends(name: str) -> None:
     import mlx.core as mx
     import torch
+
     from scratchlab.transformer.mlx import positional as MP
     from scratchlab.transformer.torch import positional as TP
 

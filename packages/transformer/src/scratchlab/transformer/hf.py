@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
 from scratchlab.core.errors import ScratchlabError
 from scratchlab.transformer.config import GPTConfig
 

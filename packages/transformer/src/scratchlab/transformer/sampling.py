@@ -8,6 +8,7 @@ temperature 0 is greedy (argmax); otherwise softmax(logits / temperature), restr
 from __future__ import annotations
 
 import numpy as np
+
 from scratchlab.core.errors import ScratchlabError
 
 

@@ -15,6 +15,7 @@ import math
 
 import mlx.core as mx
 import mlx.nn as nn
+
 from scratchlab.transformer.config import AttentionConfig, GPTConfig
 from scratchlab.transformer.mlx.cache import LayerCache
 from scratchlab.transformer.mlx.hooks import HookPoint

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 
 import mlx.core as mx
 import numpy as np
+
 from scratchlab.core.errors import ScratchlabError
 from scratchlab.transformer.mlx.model import GPT
 from scratchlab.transformer.sampling import check_sampling, sample_next

@@ -19,6 +19,7 @@ from typing import Any
 import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten, tree_unflatten
+
 from scratchlab.transformer.config import GPTConfig
 from scratchlab.transformer.mlx.cache import KVCache
 from scratchlab.transformer.mlx.hooks import HookPoint, name_hook_points

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import mlx.core as mx
 import mlx.nn as nn
+
 from scratchlab.transformer.config import GPTConfig, NormConfig
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import mlx.core as mx
 import mlx.nn as nn
+
 from scratchlab.core.errors import ScratchlabError
 from scratchlab.transformer import positions as P
 from scratchlab.transformer.config import GPTConfig, RoPEConfig, SinusoidalConfig

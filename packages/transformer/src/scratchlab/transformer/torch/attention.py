@@ -15,6 +15,7 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
 from scratchlab.transformer.config import AttentionConfig, GPTConfig
 from scratchlab.transformer.torch.cache import LayerCache
 from scratchlab.transformer.torch.hooks import HookPoint

@@ -8,6 +8,7 @@ max_len * head_dim numbers (GQA divides it by n_heads / n_kv_heads).
 from __future__ import annotations
 
 import torch
+
 from scratchlab.core.errors import ScratchlabError
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
 from scratchlab.transformer.config import MLPConfig, NoFFNConfig, SwiGLUConfig
 
 ACTIVATIONS = {

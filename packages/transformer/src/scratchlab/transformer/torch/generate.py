@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
+
 from scratchlab.core.errors import ScratchlabError
 from scratchlab.transformer.sampling import check_sampling, sample_next
 from scratchlab.transformer.torch.model import GPT

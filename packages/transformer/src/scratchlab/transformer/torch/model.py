@@ -19,6 +19,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
 from scratchlab.transformer.config import GPTConfig
 from scratchlab.transformer.torch.cache import KVCache
 from scratchlab.transformer.torch.hooks import HookPoint, name_hook_points
