@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Union
+from typing import Any
 
 from scratchlab.core.errors import ScratchlabError, did_you_mean
 
-NamesFilter = Union[None, str, Iterable[str], Callable[[str], bool]]
+NamesFilter = str | Iterable[str] | Callable[[str], bool] | None
 
 
 def select(points: Iterable[str], names_filter: NamesFilter) -> list[str]:
