@@ -8,8 +8,8 @@ from scratchlab.core.config import ConfigError, resolve_choice
 from scratchlab.core.registry import get_registry
 from scratchlab.core.testing import BACKENDS
 from scratchlab.lora import LoRAConfig
-from scratchlab.lora.testing import toy_model
 from scratchlab.lora.targets import relative_name, select_targets
+from scratchlab.lora.testing import toy_model
 
 
 def test_registered_for_both_backends() -> None:

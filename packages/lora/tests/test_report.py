@@ -42,6 +42,7 @@ def test_recovered_and_forgetting(tmp_path: Path) -> None:
     assert cells[3] == "1.5"  # trainable %
     assert cells[5].startswith("95")  # (3 - 2.05) / (3 - 2) per seed
     assert cells[7] == "0.1"  # 2.1 - 2.0
+    assert cells[8] == "0.003986"  # 4 B x (1000 + 3 x 15) in MB
     assert "target **met**" in md
     assert (tmp_path / "lora_tradeoff.png").exists()
 

@@ -18,8 +18,14 @@ from typing import Any
 from scratchlab.core import checkpoint
 from scratchlab.core.config import build_config
 from scratchlab.core.errors import ScratchlabError
-from scratchlab.lora.adapter import (adapter_state, check_base, fingerprint, merge_weights,
-                                     read_adapter, write_adapter)
+from scratchlab.lora.adapter import (
+    adapter_state,
+    check_base,
+    fingerprint,
+    merge_weights,
+    read_adapter,
+    write_adapter,
+)
 from scratchlab.lora.config import LoRAConfig
 
 RUN_WEIGHTS = ("checkpoint.safetensors", "model.safetensors")  # a run's, a pretrain cache's

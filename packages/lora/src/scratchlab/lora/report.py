@@ -9,6 +9,11 @@ model, not fine-tuned), and the full fine-tuning variants (no adapter; ``full`` 
 
     recovered  = (base val_loss - variant val_loss) / (base val_loss - full val_loss)
     forgetting = variant val_loss_pretrain - base val_loss_pretrain
+    state MB   = 4 bytes x (params_total + 3 params_trainable)
+
+The last is the float32 memory of what training holds per parameter: every weight, plus a
+gradient and AdamW's two moments for each trainable one (activations come on top, about the
+same for every variant); ``peak_mem_mb`` is shown where the task measured it.
 """
 
 from __future__ import annotations
@@ -56,9 +61,10 @@ def lora_report(task: str, results: Any, out_dir: Path) -> str | None:
     lines = ["## LoRA vs full fine-tuning", "",
              "trainable % = params_trainable / params_total; recovered = (base - variant) / "
              "(base - full) of val_loss on the new text, per seed; forgetting = val_loss_pretrain "
-             "(the old text) minus the base model's. Mean ± std over seeds.", ""]
+             "(the old text) minus the base model's; state MB = float32 weights + gradients and "
+             "AdamW moments of the trainable parameters. Mean ± std over seeds.", ""]
     header = ["variant", "backend", "method", "trainable %", "val_loss (new)", "recovered %",
-              "val_loss_pretrain (old)", "forgetting", "peak_mem_mb", "wall_s"]
+              "val_loss_pretrain (old)", "forgetting", "state MB", "peak_mem_mb", "wall_s"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     verdicts, points = [], []
     for (variant, backend), runs in groups.items():
@@ -80,6 +86,8 @@ def lora_report(task: str, results: Any, out_dir: Path) -> str | None:
         cells = [variant, backend, describe(variant, adapter), _stat(pct) if variant != BASE else "0",
                  _stat(list(val.values())), _stat(rec) if variant != BASE else "0",
                  _stat(list(old.values())), _stat(forget),
+                 _stat([4 * (r.metrics["params_total"] + 3 * r.metrics.get("params_trainable", 0))
+                        / 2**20 for r in ok if r.metrics.get("params_total")]),
                  _stat([r.metrics["peak_mem_mb"] for r in ok if "peak_mem_mb" in r.metrics]),
                  _stat([r.metrics["wall_s"] for r in ok if "wall_s" in r.metrics])]
         lines.append("| " + " | ".join(cells) + " |")
@@ -122,9 +130,10 @@ def _plot(points: list[tuple[str, str, float, float, float | None]], path: Path)
     from scratchlab.core.checkpoint import atomic_write_bytes
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    several = len({p[1] for p in points}) > 1
     for variant, backend, pct, new, old in points:
         ax.scatter(pct, new, color="C0")
-        ax.annotate(variant, (pct, new), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.annotate(f"{variant} ({backend})" if several else variant, (pct, new), fontsize=7, xytext=(3, 3), textcoords="offset points")
         if old is not None:
             ax.scatter(pct, old, color="C1", marker="s")
     ax.scatter([], [], color="C0", label="val_loss (new text)")

@@ -16,11 +16,17 @@ from mlx.utils import tree_unflatten
 
 from scratchlab.core.backends import mlx as backend
 from scratchlab.core.errors import CheckpointError, ScratchlabError
-from scratchlab.lora.adapter import (LoRAReport, adapter_state, check_base, fingerprint,
-                                     read_adapter, write_adapter)
+from scratchlab.lora.adapter import (
+    LoRAReport,
+    adapter_state,
+    check_base,
+    fingerprint,
+    read_adapter,
+    write_adapter,
+)
 from scratchlab.lora.config import LoRAConfig
-from scratchlab.lora.targets import select_targets
 from scratchlab.lora.mlx.layer import LoRALinear
+from scratchlab.lora.targets import select_targets
 
 
 def _is_linear(module: nn.Module) -> bool:

@@ -14,8 +14,14 @@ import torch.nn as nn
 
 from scratchlab.core.backends import torch as backend
 from scratchlab.core.errors import CheckpointError, ScratchlabError
-from scratchlab.lora.adapter import (LoRAReport, adapter_state, check_base, fingerprint,
-                                     read_adapter, write_adapter)
+from scratchlab.lora.adapter import (
+    LoRAReport,
+    adapter_state,
+    check_base,
+    fingerprint,
+    read_adapter,
+    write_adapter,
+)
 from scratchlab.lora.config import LoRAConfig
 from scratchlab.lora.targets import select_targets
 from scratchlab.lora.torch.layer import LoRALinear
@@ -43,12 +49,12 @@ def _check_untied(model: nn.Module, targets: list[str]) -> None:
     for n, p in model.named_parameters(remove_duplicate=False):
         owners.setdefault(id(p), []).append(n)
     for name in targets:
-        shared = owners[id(model.get_submodule(name).weight)]
-        if len(shared) > 1:
+        others = [n for n in owners[id(model.get_submodule(name).weight)]
+                  if n != f"{name}.weight"]
+        if others:
             raise ScratchlabError(
-                f"LoRA target '{name}' shares its weight with {[s for s in shared if not s.startswith(name + '.')]}"
-                " (tied weights): merging would change both. Leave it out of target_modules or "
-                "untie the weights.")
+                f"LoRA target '{name}' shares its weight with {others} (tied weights): merging "
+                "would change both. Leave it out of target_modules or untie the weights.")
 
 
 def apply_lora(config: LoRAConfig, model: nn.Module) -> nn.Module:
@@ -56,15 +62,16 @@ def apply_lora(config: LoRAConfig, model: nn.Module) -> nn.Module:
     if lora_layers(model):
         raise ScratchlabError("the model already has LoRA adapters; merge and unload them "
                               "before applying another")
-    targets = select_targets(_linear_layers(model), config.target_modules)
+    linears = _linear_layers(model)
+    targets = select_targets(linears, config.target_modules)
     _check_untied(model, targets)
     for name in targets:
-        _replace(model, name, LoRALinear(model.get_submodule(name), config.r, config.alpha,
+        _replace(model, name, LoRALinear(linears[name], config.r, config.alpha,
                                          config.dropout, config.rslora, config.init))
     for n, p in model.named_parameters():
         p.requires_grad = n.rsplit(".", 1)[-1] in ("lora_A", "lora_B")
-    model.lora_config = config
-    model.lora_report = lora_report(model)
+    model.lora_config = config  # type: ignore[assignment]
+    model.lora_report = lora_report(model)  # type: ignore[assignment]
     return model
 
 

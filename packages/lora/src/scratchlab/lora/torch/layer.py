@@ -19,20 +19,24 @@ from scratchlab.lora.config import lora_scale
 
 
 class LoRALinear(nn.Module):
+    weight: nn.Parameter
+    bias: nn.Parameter | None
+    _base: nn.Module
+
     def __init__(self, base: nn.Module, r: int = 8, alpha: float = 16.0, dropout: float = 0.0,
                  rslora: bool = False, init: str = "kaiming") -> None:
         super().__init__()
         # HF GPT-2's Conv1D stores W as (in, out) and computes x W: peft's fan_in_fan_out
         self.fan_in_fan_out = type(base).__name__ == "Conv1D"
         self.__dict__["_base"] = base  # kept unregistered, to put back by unload()
-        self.weight = base.weight
-        self.bias = base.bias
+        self.weight = base.weight  # type: ignore[assignment]
+        self.bias = base.bias  # type: ignore[assignment]
         d_out, d_in = self.weight.shape[::-1] if self.fan_in_fan_out else self.weight.shape
         self.in_features, self.out_features = d_in, d_out
         self.r, self.alpha, self.scale = r, alpha, lora_scale(r, alpha, rslora)
-        like = dict(device=self.weight.device, dtype=self.weight.dtype)
-        self.lora_A = nn.Parameter(torch.empty(r, d_in, **like))
-        self.lora_B = nn.Parameter(torch.zeros(d_out, r, **like))
+        device, dtype = self.weight.device, self.weight.dtype
+        self.lora_A = nn.Parameter(torch.empty(r, d_in, device=device, dtype=dtype))
+        self.lora_B = nn.Parameter(torch.zeros(d_out, r, device=device, dtype=dtype))
         self.dropout = nn.Dropout(dropout)
         self.merged = False
         self.reset_lora(init)
@@ -65,19 +69,19 @@ class LoRALinear(nn.Module):
     def merge(self) -> None:
         """W <- W + scale B A: the adapted layer at the cost of the plain one."""
         if not self.merged:
-            self.weight += self.delta_weight().to(self.weight.dtype)
+            self.weight.add_(self.delta_weight().to(self.weight.dtype))
             self.merged = True
 
     @torch.no_grad()
     def unmerge(self) -> None:
         """W <- W - scale B A (equal to the original W up to one rounding per element)."""
         if self.merged:
-            self.weight -= self.delta_weight().to(self.weight.dtype)
+            self.weight.sub_(self.delta_weight().to(self.weight.dtype))
             self.merged = False
 
     def unwrap(self) -> nn.Module:
         """The wrapped layer, holding this layer's (possibly merged) weight."""
-        self._base.weight, self._base.bias = self.weight, self.bias
+        self._base.weight, self._base.bias = self.weight, self.bias  # type: ignore[assignment]
         return self._base
 
     def extra_repr(self) -> str:
