@@ -67,7 +67,8 @@ def current_lr(optimizer: Any) -> float:
 
 def train(stage: Stage, model: nn.Module, device: str) -> dict[str, float]:
     """Train ``model`` for one stage, resuming from the stage folder's checkpoint if there is
-    one. Returns training tokens per second (of this process's steps) and the last val loss."""
+    one. Returns training tokens per second (of this process's steps after its first, which
+    pays for compilation and lazy initialisation) and the last val loss."""
     ctx, t, data = stage.ctx, stage.train, stage.data
     optimizer = stage.optimizer.build(backend.name, model)
     schedule = stage.schedule.build(None, stage.steps)
@@ -91,8 +92,8 @@ def train(stage: Stage, model: nn.Module, device: str) -> dict[str, float]:
                                       f"({exc}); set train.compile: false") from None
             raise
         train_loss = aux.pop("train_loss").item()
-        seconds += time.perf_counter() - tic
-        tokens += x.size
+        if step > start + 1 or stage.steps == start + 1:  # the first step warms up (compiles)
+            seconds, tokens = seconds + time.perf_counter() - tic, tokens + x.size
         if should(t.eval_every, step, stage.steps):
             val_loss = evaluate(model, data.val_ids, stage.block_size, stage.batch_size,
                                 t.eval_batches)

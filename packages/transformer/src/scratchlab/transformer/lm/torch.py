@@ -68,7 +68,8 @@ def current_lr(optimizer: torch.optim.Optimizer) -> float:
 
 def train(stage: Stage, model: torch.nn.Module, device: str) -> dict[str, float]:
     """Train ``model`` for one stage, resuming from the stage folder's checkpoint if there is
-    one. Returns training tokens per second (of this process's steps) and the last val loss."""
+    one. Returns training tokens per second (of this process's steps after its first, which
+    pays for compilation and lazy initialisation) and the last val loss."""
     ctx, t, data = stage.ctx, stage.train, stage.data
     optimizer = stage.optimizer.build(backend.name, model)
     schedule = stage.schedule.build(None, stage.steps)
@@ -86,8 +87,8 @@ def train(stage: Stage, model: torch.nn.Module, device: str) -> dict[str, float]
         tic = time.perf_counter()
         _, aux = step_fn(backend.from_numpy(x, device), backend.from_numpy(y, device))
         train_loss = aux.pop("train_loss").item()  # .item() waits for the step to finish
-        seconds += time.perf_counter() - tic
-        tokens += x.size
+        if step > start + 1 or stage.steps == start + 1:  # the first step warms up (compiles)
+            seconds, tokens = seconds + time.perf_counter() - tic, tokens + x.size
         if should(t.eval_every, step, stage.steps):
             val_loss = evaluate(model, data.val_ids, stage.block_size, stage.batch_size,
                                 t.eval_batches, device, t.dtype)
