@@ -163,7 +163,7 @@ def test_resume_is_exact_in_both_backends(tmp_path: Path) -> None:
 @needs_torch
 @pytest.mark.slow
 def test_sigkill_mid_sweep_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
-    spec = write_spec(tmp_path, name="k", steps=1500, ckpt=100)
+    spec = write_spec(tmp_path, name="k", steps=400, ckpt=20)
     out = tmp_path / "killed"
     env = {**os.environ, "SCRATCHLAB_MLX_BLAS": "bundled"}
     cmd = [sys.executable, "-m", "scratchlab.core.cli", "run", str(spec), "--out", str(out)]

@@ -4,8 +4,13 @@ Importing it imports neither torch nor MLX; backends load their framework when a
 """
 
 from scratchlab.core.config import Choice, ChoiceSpec, build_config, choice, resolve_choice
-from scratchlab.core.errors import (CheckpointError, ComponentNotFound, Diverged,
-                                    ScratchlabError, SpecError)
+from scratchlab.core.errors import (
+                                    CheckpointError,
+                                    ComponentNotFound,
+                                    Diverged,
+                                    ScratchlabError,
+                                    SpecError,
+)
 from scratchlab.core.hookspecs import hookimpl
 from scratchlab.core.registry import Component, Registry, get_registry, lazy
 

@@ -43,7 +43,7 @@ class Choice:
         return self.component(backend).factory(self.config, *args, **kwargs)
 
 
-ChoiceSpec = Union[Choice, str, dict[str, Any], None]
+ChoiceSpec = Choice | str | dict[str, Any] | None
 """What a :func:`choice` field holds: a name, ``{name: ..., **settings}``, or a resolved Choice."""
 
 
@@ -110,7 +110,8 @@ def build_config(cls: type, values: Any, path: str = "") -> Any:
         raise ConfigError(_join(path, missing[0]), f"required key '{missing[0]}' is missing")
     for name, f in fields.items():  # defaults that name components get validated too
         if name not in kwargs and "kind" in f.metadata:
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            default = (f.default if f.default is not dataclasses.MISSING
+                       else f.default_factory())  # type: ignore[misc,operator]
             kwargs[name] = resolve_choice(f.metadata["kind"], default, _join(path, name))
     try:
         return cls(**kwargs)

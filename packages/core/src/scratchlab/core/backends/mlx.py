@@ -83,7 +83,7 @@ def load_optimizer_state(optimizer: optim.Optimizer, model: nn.Module,
 
 
 def rng_state() -> np.ndarray:
-    return np.array(mx.random.state[0])
+    return np.array(mx.random.state[0])  # type: ignore[index]
 
 
 def set_rng_state(a: np.ndarray) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import mlx.core as mx
@@ -14,7 +15,7 @@ from scratchlab.core.classify import ClassifyConfig, MLPConfig, make_data
 from scratchlab.core.context import RunContext
 from scratchlab.core.training import restore_state, save_state, should
 
-ACTIVATIONS = {"relu": nn.relu, "gelu": nn.gelu, "tanh": mx.tanh}
+ACTIVATIONS: dict[str, Callable[..., Any]] = {"relu": nn.relu, "gelu": nn.gelu, "tanh": mx.tanh}
 
 
 class MLP(nn.Module):
@@ -36,7 +37,8 @@ def loss_fn(model: MLP, x: mx.array, y: mx.array) -> mx.array:
 
 def evaluate(model: MLP, x: mx.array, y: mx.array) -> tuple[float, float]:
     logits = model(x)
-    return loss_fn(model, x, y).item(), (logits.argmax(-1) == y).astype(mx.float32).mean().item()
+    accuracy = (logits.argmax(-1) == y).astype(mx.float32).mean()
+    return float(loss_fn(model, x, y).item()), float(accuracy.item())
 
 
 def run(ctx: RunContext) -> dict[str, Any]:
@@ -55,9 +57,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
         loss, _ = step_fn(x_tr[idx], y_tr[idx])
         if should(cfg.train.eval_every, step, cfg.train.steps):
             val_loss, val_acc = evaluate(model, x_va, y_va)
-            ctx.log_metrics(step, train_loss=loss.item(), val_loss=val_loss, val_accuracy=val_acc)
+            ctx.log_metrics(step, train_loss=float(loss.item()), val_loss=val_loss, val_accuracy=val_acc)
         if should(cfg.train.checkpoint_every, step, cfg.train.steps):
             save_state(ctx, backend, model, opt, step, rng)
-        ctx.progress(step, cfg.train.steps, loss=loss.item())
+        ctx.progress(step, cfg.train.steps, loss=float(loss.item()))
     val_loss, val_acc = evaluate(model, x_va, y_va)
     return {"val_loss": val_loss, "val_accuracy": val_acc, "params": backend.count_params(model)}

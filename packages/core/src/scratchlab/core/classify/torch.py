@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ from scratchlab.core.classify import ClassifyConfig, MLPConfig, make_data
 from scratchlab.core.context import RunContext
 from scratchlab.core.training import restore_state, save_state, should
 
-ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}
+ACTIVATIONS: dict[str, Callable[..., Any]] = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}
 
 
 class MLP(nn.Module):
