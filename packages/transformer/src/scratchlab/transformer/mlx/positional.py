@@ -4,7 +4,9 @@ Every variant has the same three entry points, so the model and attention never 
 the name: ``embed(x, offset)`` adds absolute positions to the token embeddings, ``rotate(x,
 offset)`` rotates queries or keys (B, H, T, hd), ``bias(offset, T, Tk)`` gives an additive
 (H, T, Tk) score bias or None. ``offset`` is the absolute position of the first token (the
-KV-cache length), which is what makes cached decoding exact. Tables come from
+KV-cache length), which is what makes cached decoding exact. The factory is the class:
+``(config, model_config, *, max_seq_len=1024)``; max_seq_len sizes the learned table and the
+initial RoPE/sinusoidal tables. Tables come from
 scratchlab.transformer.positions (NumPy), grow on demand, and live in attributes whose names
 start with "_" so that they are not parameters.
 """
@@ -37,7 +39,7 @@ class Positional(nn.Module):
 
 
 class NoPositions(Positional):
-    def __init__(self, config: object, model_config: GPTConfig, *, max_seq_len: int) -> None:
+    def __init__(self, config: object, model_config: GPTConfig, *, max_seq_len: int = 1024) -> None:
         super().__init__()
 
 
@@ -46,7 +48,7 @@ class LearnedPositions(Positional):
 
     absolute = True
 
-    def __init__(self, config: object, model_config: GPTConfig, *, max_seq_len: int) -> None:
+    def __init__(self, config: object, model_config: GPTConfig, *, max_seq_len: int = 1024) -> None:
         super().__init__()
         self.weight = mx.random.normal((max_seq_len, model_config.d_model)) * 0.02
 
@@ -64,7 +66,7 @@ class SinusoidalPositions(Positional):
 
     absolute = True
 
-    def __init__(self, config: SinusoidalConfig, model_config: GPTConfig, *, max_seq_len: int) -> None:
+    def __init__(self, config: SinusoidalConfig, model_config: GPTConfig, *, max_seq_len: int = 1024) -> None:
         super().__init__()
         self.base, self.d = config.base, model_config.d_model
         self._table = mx.array(P.sinusoidal_table(max_seq_len, self.d, self.base))
@@ -86,7 +88,7 @@ class RoPE(Positional):
 
     rotary = True
 
-    def __init__(self, config: RoPEConfig, model_config: GPTConfig, *, max_seq_len: int) -> None:
+    def __init__(self, config: RoPEConfig, model_config: GPTConfig, *, max_seq_len: int = 1024) -> None:
         super().__init__()
         self.layout = config.layout
         self.inv_freq, self.scale = P.rope_inv_freq(model_config.head_dim, config)
@@ -116,7 +118,7 @@ class ALiBi(Positional):
 
     has_bias = True
 
-    def __init__(self, config: object, model_config: GPTConfig, *, max_seq_len: int) -> None:
+    def __init__(self, config: object, model_config: GPTConfig, *, max_seq_len: int = 1024) -> None:
         super().__init__()
         self._slopes = mx.array(P.alibi_slopes(model_config.n_heads))
 
