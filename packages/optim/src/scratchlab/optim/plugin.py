@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from scratchlab.core import Component, hookimpl
 from scratchlab.core.registry import lazy
 from scratchlab.optim import schedules
@@ -36,3 +39,10 @@ def scratchlab_components() -> list[Component]:
     for name, factory, cfg, summary in SCHEDULES:
         out.append(Component("schedule", name, factory, cfg, summary=summary))
     return out
+
+
+@hookimpl
+def scratchlab_report(task: str, results: Any, out_dir: Path) -> str | None:
+    from scratchlab.optim.report import optimizer_report
+
+    return optimizer_report(task, results, out_dir)
