@@ -68,3 +68,14 @@ def test_ppo_with_a_variance_measurement_is_a_clear_error(tmp_path):
 def test_bad_specs_name_the_problem(override, needle):
     with pytest.raises(ScratchlabError, match=needle):
         load_spec(EXPERIMENTS / "ppo_cartpole.yaml", overrides=[override]).runs()
+
+
+@needs_both
+def test_rl_posttrain_spec_smoke(tmp_path):
+    spec = load_spec(EXPERIMENTS / "rl_posttrain.yaml", overrides=[
+        "steps=3", "eval_every=2", "eval_prompts=8", "batch_size=4", "d_model=8"])
+    sweep = run_sweep(spec, tmp_path)
+    assert [r.status for r in sweep.results] == ["ok"] * 4
+    assert (sweep.dir / "results.md").exists()
+    for r in sweep.results:
+        assert 0.0 <= r.metrics["reward"] <= 1.0
