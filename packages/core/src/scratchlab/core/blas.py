@@ -2,7 +2,7 @@
 
 The ``mlx[cpu]`` wheel for Linux bundles the reference BLAS: a 1024x1024 fp32 matmul runs at
 about 3 GFLOP/s on a 2-core x86 machine, against about 105 GFLOP/s with OpenBLAS (35x; measured
-by ``python benchmarks/blas.py``). Preloading Debian's ``libopenblas0-pthread`` replaces the
+by ``python benchmarks/core_blas.py``). Preloading Debian's ``libopenblas0-pthread`` replaces the
 bundled routines. The scratchlab commands do it for you: when MLX is installed, OpenBLAS is
 found and ``LD_PRELOAD`` does not name it yet, they re-execute themselves once with it
 preloaded. Set ``SCRATCHLAB_MLX_BLAS=bundled`` to keep the bundled BLAS, or
