@@ -14,7 +14,6 @@ on a shared machine wall time mostly measures the neighbours.
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import time
 from pathlib import Path
@@ -25,18 +24,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
 D, H, E, K, TOKENS = 128, 256, 8, 2, 16 * 128  # d_model, expert hidden, experts, top-k, B*T
-def write_section(name: str, body: str, doc: Path = DOC) -> None:
-    """Replace (or append) this benchmark's section of docs/benchmarks.md, keeping the others."""
-    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n\nWritten by `nox -s bench`.\n"
-    block = f"{start}\n{body.strip()}\n{end}"
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else \
-        text.rstrip() + "\n\n" + block + "\n"
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(text)
-
-
 def layers(backend: str) -> dict[str, Any]:
     """name -> (module, active params)."""
     from scratchlab.moe.config import MoEConfig
@@ -61,7 +48,6 @@ def layers(backend: str) -> dict[str, Any]:
 
 def step_fn(backend: str, module: Any, x: Any) -> Any:
     if backend == "torch":
-        import torch
 
         def step() -> None:
             module.zero_grad(set_to_none=True)
@@ -121,11 +107,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--backends", nargs="+", default=["torch", "mlx"])
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch intra-op threads (default: torch's choice)")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    if args.threads and "torch" in args.backends:
+        import torch
+
+        torch.set_num_threads(args.threads)
     rows = [r for b in args.backends for r in measure(b, args.repeats)]
-    lines = [f"| backend | layer | active params | ms / step (wall) | x dense | "
-             f"ms / step (CPU) | x dense |", "|---|---|---|---|---|---|---|"]
+    lines = ["| backend | layer | active params | ms / step (wall) | x dense | "
+             "ms / step (CPU) | x dense |", "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['backend']} | {r['layer']} | {r['active']:,} | {r['wall_ms']:.1f} | "
               f"{r['wall_x']:.2f} | {r['cpu_ms']:.1f} | {r['cpu_x']:.2f} |" for r in rows]
     table = "\n".join(lines)
@@ -133,14 +125,16 @@ def main() -> None:
     if not args.no_write:
         import os
 
+        from scratchlab.core.bench import command, load_average, write_section
+
         body = (f"## MoE layer vs dense at equal active parameters\n\n"
-                f"`python benchmarks/moe_layer.py --repeats {args.repeats}`: forward + backward "
+                f"`{command('benchmarks/moe_layer.py')}`: forward + backward "
                 f"of one feed-forward on {TOKENS} tokens, d_model {D}, {E} experts of hidden "
                 f"{H}, top-{K}; the dense twin has the same active parameters. Median of "
                 f"{args.repeats} steps; {os.cpu_count()} CPU cores, load average "
-                f"{os.getloadavg()[0]:.1f} when measured (a shared machine: read the CPU-time "
+                f"{load_average()} when measured (a shared machine: read the CPU-time "
                 f"ratio).\n\n{table}\n")
-        write_section("moe_layer", body)
+        write_section("moe_layer", body, DOC)
 
 
 if __name__ == "__main__":
