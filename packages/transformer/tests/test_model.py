@@ -286,3 +286,31 @@ def _AuxFFN(backend: str, inner, layer: int):
             return self.inner(x), {"aux_loss": mx.array(0.5 + layer), "load": mx.array(float(layer))}
 
     return M()
+
+
+# --- training-time behaviour -----------------------------------------------------------------
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("fused", [True, False])
+def test_dropout_acts_in_training_only(backend: str, fused: bool) -> None:
+    model = build(backend, small(dropout=0.5, attention={"name": "causal", "fused": fused}))
+    idx = tokens((2, 8))
+    assert_close(forward(backend, model, idx), forward(backend, model, idx), **MODEL_TOL)  # eval
+    model.train()
+    a, b = forward(backend, model, idx), forward(backend, model, idx)
+    assert not np.allclose(a, b)  # a fresh mask each call (attention, residual and embeddings)
+
+
+@pytest.mark.parametrize("positional", ["learned", "rope", "alibi"])
+@pytest.mark.parametrize("fused", [True, False])
+def test_torch_bf16_autocast_runs_close_to_fp32(positional: str, fused: bool) -> None:
+    torch = pytest.importorskip("torch")
+    model = build("torch", small(positional=positional, norm="rmsnorm",
+                                 attention={"name": "causal", "fused": fused}))
+    idx = torch.from_numpy(tokens((2, 10)))
+    with torch.no_grad():
+        ref = model(idx)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model(idx)
+    assert low.dtype == torch.bfloat16 and torch.isfinite(low.float()).all()
+    assert (low.float() - ref).abs().max() < 0.05 * ref.abs().max() + 0.05
