@@ -67,9 +67,10 @@ def geometric_median(X: np.ndarray, max_iter: int = 100, tol: float = 1e-6) -> n
     X = np.asarray(X, dtype=np.float64)
     y = X.mean(0)
     for _ in range(max_iter):
-        w = 1.0 / np.maximum(np.linalg.norm(X - y, axis=1), 1e-8)
+        dist = np.asarray(np.linalg.norm(X - y, axis=1), dtype=np.float64)
+        w = 1.0 / np.maximum(dist, 1e-8)
         y_new = (w[:, None] * X).sum(0) / w.sum()
-        if np.linalg.norm(y_new - y) <= tol * max(1.0, np.linalg.norm(y)):
+        if float(np.linalg.norm(y_new - y)) <= tol * max(1.0, float(np.linalg.norm(y))):
             return y_new.astype(np.float32)
         y = y_new
     return y.astype(np.float32)

@@ -34,6 +34,10 @@ class SAE(nn.Module):
     def activation(self, pre: mx.array) -> mx.array:
         raise NotImplementedError
 
+    def loss(self, x: mx.array, dead: mx.array) -> tuple[mx.array, dict[str, Any]]:
+        """The training loss and what to report; ``dead`` marks latents silent for too long."""
+        raise NotImplementedError
+
     def encode(self, x: mx.array) -> mx.array:
         return self.activation(self.pre_acts(x))
 

@@ -34,6 +34,10 @@ class SAE(nn.Module):
     def activation(self, pre: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def loss(self, x: torch.Tensor, dead: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
+        """The training loss and what to report; ``dead`` marks latents silent for too long."""
+        raise NotImplementedError
+
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self.activation(self.pre_acts(x))
 
@@ -54,7 +58,7 @@ class SAE(nn.Module):
 
     @torch.no_grad()
     def normalize_decoder(self) -> None:
-        self.W_dec /= self.W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        self.W_dec.div_(self.W_dec.norm(dim=-1, keepdim=True).clamp_min(1e-12))
 
 
 class ReLUSAE(SAE):
