@@ -145,13 +145,18 @@ def main() -> None:
                         f"{r['trainable_pct']:.2f} | {r['state_mb']:.1f} | {peak} | "
                         f"{r['train_ms']:.0f} | {r['infer_ms']:.0f} | {r['merged_ms']:.0f} |")
             print(rows[-1], flush=True)
+    import os
     import platform
 
+    threads = os.environ.get("OMP_NUM_THREADS")
+    env = f"OMP_NUM_THREADS={threads} " if threads else ""
     body = "\n".join([
         "## LoRA vs full fine-tuning: training step and inference",
         "",
-        f"`python benchmarks/lora_train.py --steps {args.steps}` on {platform.machine()} "
-        f"({platform.system()}); GPT 4 x 256, batch {B} x {T}, AdamW. state MB = float32 "
+        f"`{env}python benchmarks/lora_train.py --steps {args.steps}` on {platform.machine()} "
+        f"({platform.system()}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at "
+        f"the end: a shared machine makes times noisy); GPT 4 x 256, batch {B} x {T}, AdamW. "
+        "state MB = float32 "
         "weights + gradients and AdamW moments of the trainable parameters; infer = forward "
         "with the adapter unmerged, merged = after `merge` (the base's cost).",
         "",
