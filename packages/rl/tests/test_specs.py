@@ -79,3 +79,14 @@ def test_rl_posttrain_spec_smoke(tmp_path):
     assert (sweep.dir / "results.md").exists()
     for r in sweep.results:
         assert 0.0 <= r.metrics["reward"] <= 1.0
+
+
+def test_pg_variance_variants_differ_only_in_the_estimator():
+    """A variant that renames its algorithm replaces the base mapping: guard the shared
+    hyperparameters, or the comparison (and the exact gamma = 1 reference) would be void."""
+    runs = load_spec(EXPERIMENTS / "pg_variance.yaml").runs()
+    shared = {(a.lr, a.critic_lr, a.gamma, a.batch_episodes)
+              for a in (r.config.algorithm.config for r in runs)}
+    assert shared == {(0.05, 0.5, 1.0, 8)}
+    assert {r.config.algorithm.name for r in runs} == {
+        "reinforce", "reinforce_baseline", "reinforce_value", "actor_critic", "gae"}

@@ -36,20 +36,20 @@ def rl_report(results: Any, out_dir: Path) -> str | None:
     if has_var:
         lines += ["", "### Gradient estimators at the initial parameters", "",
                   "variance = E||g - E g||^2 over independent batches; bias = ||mean g - g_ref||, "
-                  "where g_ref is the high-sample mean of the unbiased learned-baseline "
-                  "estimator; noise = the bias an unbiased estimator would show from finite "
-                  "samples alone.", "",
-                  "| variant | backend | variance | bias | noise floor | MSE | cosine to ref |",
-                  "|---|---|---|---|---|---|---|"]
+                  "where g_ref is the exact gradient on the short corridor, else the "
+                  "high-sample mean of the unbiased learned-baseline estimator; noise floor = "
+                  "the bias an unbiased estimator would show from the finite samples alone; "
+                  "MSE = E||g - g_ref||^2 = variance + bias^2.", "",
+                  "| variant | backend | variance | bias | noise floor | MSE |",
+                  "|---|---|---|---|---|---|"]
         for (variant, backend), runs in results.groups().items():
             ok = [r.metrics for r in runs if r.status == "ok" and "grad_var" in r.metrics]
             if not ok:
                 continue
-            cell = {k: statistics.fmean(m[k] for m in ok) for k in
-                    ("grad_var", "grad_bias", "grad_bias_noise", "grad_mse", "grad_cosine")}
-            lines.append(f"| {variant} | {backend} | " + " | ".join(
-                format_number(cell[k]) for k in ("grad_var", "grad_bias", "grad_bias_noise",
-                                                  "grad_mse", "grad_cosine")) + " |")
+            keys = ("grad_var", "grad_bias", "grad_bias_noise", "grad_mse")
+            cell = {k: statistics.fmean(m[k] for m in ok) for k in keys}
+            lines.append(f"| {variant} | {backend} | "
+                         + " | ".join(format_number(cell[k]) for k in keys) + " |")
     lines += ["", "Steps to target: the first environment step at which the mean return of the "
               "last `window` episodes reached `target_return` (censored at the run's length "
               "when never reached)."]
