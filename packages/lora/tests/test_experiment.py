@@ -78,3 +78,25 @@ def test_adapter_of_an_lm_run_round_trips_through_the_cli(tmp_path: Path, capsys
     idx = torch.from_numpy(np.random.default_rng(0).integers(0, tok.vocab_size, (2, 16)))
     with torch.no_grad():
         np.testing.assert_allclose(plain(idx).numpy(), adapted(idx).numpy(), rtol=1e-5, atol=1e-5)
+
+
+@needs_torch
+@pytest.mark.slow
+def test_init_from_then_lora_keeps_the_base_frozen(tmp_path: Path) -> None:
+    """lm with init_from (a pretrained folder) + adapter: the run's base weights stay exactly
+    the starting ones (same fingerprint); only lora_A / lora_B moved."""
+    from scratchlab.lora import fingerprint
+    from scratchlab.lora.cli import model_weights
+
+    first = load_spec(SPEC, overrides=TINY, backends=["torch"])
+    first.variants = {"full": first.variants["full"]}
+    run_sweep(first, tmp_path / "a")
+    base_dir = next((tmp_path / "a" / "lora_vs_full" / "pretrain").iterdir())
+    spec = load_spec(SPEC, overrides=[*TINY, "pretrain=null", f"init_from={base_dir}",
+                                      "optimizer.lr=0.05"], backends=["torch"])
+    spec.variants = {"lora_attn_mlp_r4": spec.variants["lora_attn_mlp_r4"]}
+    (result,) = run_sweep(spec, tmp_path / "b").results
+    assert result.status == "ok", result.error
+    after, before = model_weights(result.dir), model_weights(base_dir)
+    assert fingerprint(after) == fingerprint(before)
+    assert any(abs(v).max() > 0 for k, v in after.items() if k.endswith("lora_B"))
