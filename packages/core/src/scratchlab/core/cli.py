@@ -49,6 +49,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the expanded runs and stop")
     p.add_argument("--jobs", type=int, default=1, help="independent runs in parallel processes")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (torch) / gpu (mlx)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads per run (default: torch's choice; with --jobs N, "
+                        "cores / N). Use 1 on a busy machine")
     p.add_argument("--list", action="store_true", help="list the installed components")
 
 
@@ -85,7 +88,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                           f"{json.dumps(to_dict(runs[0].config), indent=1)}")
         return 0
     check_backends(spec)
-    sweep = run_sweep(spec, args.out, jobs=args.jobs, device=args.device)
+    sweep = run_sweep(spec, args.out, jobs=args.jobs, device=args.device,
+                      threads=args.threads)
     names = sweep.metric_names()
     table = Table("variant", "backend", "seeds", *names, title=f"{spec.name} ({sweep.dir})")
     from scratchlab.core.results import format_mean_std

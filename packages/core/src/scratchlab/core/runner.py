@@ -86,7 +86,8 @@ def _worker(task: str, run: Run, run_dir: Path, device: str, threads: int) -> Ru
 
 
 def run_sweep(spec: Spec, out: Path | None = None, *, jobs: int = 1, device: str = "auto",
-              retry_failed: bool = True, console: Any = None) -> SweepResults:
+              threads: int | None = None, retry_failed: bool = True,
+              console: Any = None) -> SweepResults:
     """Run every run of ``spec`` into ``out/<spec.name>`` and write the results."""
     runs = spec.runs()
     root = Path(out or "results") / spec.name
@@ -109,10 +110,10 @@ def run_sweep(spec: Spec, out: Path | None = None, *, jobs: int = 1, device: str
             for run in todo:
                 ui.start_run(run)
                 results[run.id] = run_one(spec.task, run, root / "runs" / run.id, device,
-                                          ui.step)
+                                          ui.step, threads)
                 ui.finish_run(results[run.id])
         else:
-            threads = max(1, (os.cpu_count() or 1) // jobs)
+            threads = threads or max(1, (os.cpu_count() or 1) // jobs)
             with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
                 futures = {pool.submit(_worker, spec.task, run, root / "runs" / run.id, device,
                                        threads): run for run in todo}
