@@ -15,9 +15,10 @@ class MLP(nn.Module):
         self.layers = [nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:])]
 
     def __call__(self, x: mx.array) -> mx.array:
-        for layer in self.layers[:-1]:
+        *hidden, head = self.layers
+        for layer in hidden:
             x = mx.tanh(layer(x))
-        return self.layers[-1](x)
+        return head(x)
 
 
 class Agent(nn.Module):

@@ -15,9 +15,10 @@ class MLP(nn.Module):
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for layer in self.layers[:-1]:
+        *hidden, head = self.layers  # (slicing a ModuleList builds a new module: slow)
+        for layer in hidden:
             x = torch.tanh(layer(x))
-        return self.layers[-1](x)
+        return head(x)
 
 
 class Agent(nn.Module):
