@@ -6,7 +6,7 @@ parameter tensors of a 12M-parameter GPT (6 layers, 384 wide, MLP 1536, vocabula
 
 Gradients are fixed random tensors; a step is the optimizer update alone (``opt.step()`` in
 torch; ``apply_gradients`` + ``mx.eval`` in MLX). Each row is the median over ``--reps`` timed
-steps after 2 warm-up steps. torch's references run in each of their implementations that work
+steps after 1 warm-up step. torch's references run in each of their implementations that work
 on this device: ``foreach=False`` (per tensor, like ours), ``foreach=True`` and ``fused=True``.
 torch.optim.Muon runs Newton–Schulz in bfloat16, so ours is timed with ``ns_dtype: bfloat16``
 next to it; MLX's built-in Muon runs it in float32. Muon updates the hidden matrices only, the
@@ -53,8 +53,7 @@ SPECS: dict[str, dict[str, Any]] = {
 
 
 def median_time(step: Any, reps: int, sync: Any = lambda: None) -> float:
-    for _ in range(2):
-        step()
+    step()  # warm-up: state allocation, first-call overheads
     sync()
     times = []
     for _ in range(reps):
@@ -62,7 +61,8 @@ def median_time(step: Any, reps: int, sync: Any = lambda: None) -> float:
         step()
         sync()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    ms = statistics.median(times) * 1e3
+    return ms
 
 
 def is_hidden(name: str, shape: tuple[int, ...]) -> bool:
@@ -98,6 +98,7 @@ def bench_torch(reps: int) -> list[tuple[str, str, float]]:
     for label, spec in SPECS.items():
         m = model()
         rows.append((label, "scratchlab", median_time(build(optimizer_config(spec), m).step, reps, sync)))
+        print("torch", *rows[-1], flush=True)
         named = list(m.named_parameters())
         params = [p for _, p in named]
         hidden = [p for n, p in named if is_hidden(n, tuple(p.shape))]
@@ -122,6 +123,7 @@ def bench_torch(reps: int) -> list[tuple[str, str, float]]:
                 else:
                     continue  # no built-in Lion; fp32-NS Muon has no built-in twin in torch
                 rows.append((label, f"torch.optim ({impl})", median_time(step, reps, sync)))
+                print("torch", *rows[-1], flush=True)
             except (RuntimeError, ValueError) as exc:  # e.g. fused not supported here
                 print(f"skip torch {label} {impl}: {exc}")
     return rows
@@ -154,6 +156,7 @@ def bench_mlx(reps: int) -> list[tuple[str, str, float]]:
         for k, v in tree_unflatten(flat).items():
             m[k] = v
         rows.append((label, "scratchlab", median_time(runner(build(optimizer_config(spec), m)), reps)))
+        print("mlx", *rows[-1], flush=True)
         if label.startswith("sgd"):
             ref = optim.SGD(0.1, momentum=0.9)
         elif label == "adamw":
@@ -167,6 +170,7 @@ def bench_mlx(reps: int) -> list[tuple[str, str, float]]:
         else:
             continue
         rows.append((label, "mlx.optimizers", median_time(runner(ref), reps)))
+        print("mlx", *rows[-1], flush=True)
     return rows
 
 

@@ -47,3 +47,36 @@ def test_report_is_silent_for_sweeps_without_optimizer_variants(tmp_path: Path) 
     results = SweepResults(spec, [RunResult(r, "ok", {}, dir=tmp_path) for r in runs], tmp_path)
     assert optimizer_report("lm", results, tmp_path) is None
     assert optimizer_report("classify", results, tmp_path) is None
+
+
+@pytest.mark.skipif(not has_lm(), reason="the lm task (scratchlab-transformer) is not installed")
+def test_report_counts_steps_to_reach_the_best_adamw_loss(tmp_path: Path) -> None:
+    import json
+
+    from scratchlab.core.results import RunResult, SweepResults
+    from scratchlab.core.spec import load_spec
+    from scratchlab.optim.report import optimizer_report
+
+    spec = load_spec(SPEC, overrides=[*TINY, "backends=[torch]"])
+    curves = {  # per variant label: val_loss at steps 10..40 (the same for every seed)
+        "adamw[optimizer.lr=0.001]": [3.0, 2.8, 2.7, 2.6],
+        "adamw[optimizer.lr=0.003]": [2.9, 2.6, 2.5, 2.4],  # the best AdamW: target 2.4 at 40
+        "adamw[optimizer.lr=0.01]": [3.1, 3.0, 2.9, 2.8],
+        "muon[optimizer.lr=0.01]": [2.7, 2.4, 2.2, 2.1],  # reaches 2.4 at step 20: 0.50
+        "muon[optimizer.lr=0.02]": [2.8, 2.5, 2.45, 2.41],  # never reaches it
+        "muon[optimizer.lr=0.05]": [2.3, 2.2, 2.1, 2.0],  # at step 10: 0.25
+    }
+    results = []
+    for run in spec.runs():
+        d = tmp_path / run.id
+        d.mkdir()
+        rows = [{"step": 10 * (i + 1), "val_loss": v} for i, v in enumerate(curves[run.variant])]
+        (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        results.append(RunResult(run, "ok", {"val_loss": rows[-1]["val_loss"]}, dir=d))
+    md = optimizer_report("lm", SweepResults(spec, results, tmp_path), tmp_path)
+    assert md is not None
+    assert "reference `adamw[optimizer.lr=0.003]`, final val_loss 2.4000 at step 40" in md
+    assert "| muon[optimizer.lr=0.01] | muon | 1 | 2.7000 | 2.4000 | 2.2000 | 2.1000 | 20 | 0.50 |" in md
+    assert "| muon[optimizer.lr=0.02] | muon | 1 | 2.8000 | 2.5000 | 2.4500 | 2.4100 | — | not reached |" in md
+    assert "| muon[optimizer.lr=0.05] | muon | 1 | 2.3000 | 2.2000 | 2.1000 | 2.0000 | 10 | 0.25 |" in md
+    assert (tmp_path / "optimizers_best_val_loss.png").exists()
