@@ -9,9 +9,11 @@ one); GRPO samples a group of answers per prompt and pushes up those better than
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
+
+from scratchlab.core.config import choice
 
 
 @dataclass
@@ -29,6 +31,9 @@ class PostTrainConfig:
     sft_steps: int = 0  # optional warm start on a few right answers, then frozen as reference
     eval_every: int = 20
     eval_prompts: int = 256
+    # any `model` component (e.g. {name: gpt, d_model: 32, n_layers: 2, n_heads: 2}) instead
+    # of the tiny TokenPolicy; its context is response_len + 1 tokens
+    model: Any = choice("model", None)  # noqa: RUF009 (a field() spec)
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2 or self.response_len < 1 or self.d_model < 1:

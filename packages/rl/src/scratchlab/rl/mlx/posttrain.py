@@ -39,6 +39,15 @@ class TokenPolicy(nn.Module):
         return self.head(h)
 
 
+def build_policy(cfg: PostTrainConfig, weights: dict[str, np.ndarray]) -> nn.Module:
+    """The tiny TokenPolicy (from ``weights``), or the spec's ``model`` component."""
+    if cfg.model is not None:
+        return cfg.model.build("mlx", cfg.vocab_size, cfg.response_len + 1)
+    policy = TokenPolicy(cfg.vocab_size, cfg.d_model, cfg.response_len + 1)
+    backend.load_state_dict(policy, weights)
+    return policy
+
+
 def token_logprobs(model: nn.Module, prompts: mx.array, answers: mx.array) -> mx.array:
     """(B, L) log pi(y_t | x, y_<t) of each answer token (teacher forcing)."""
     idx = mx.concatenate([prompts[:, None], answers[:, :-1]], axis=1)
@@ -81,10 +90,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
     cfg: PostTrainConfig = ctx.config
     rng = np.random.default_rng(ctx.seed)
     weights = init_policy(cfg, rng)
-    model = TokenPolicy(cfg.vocab_size, cfg.d_model, cfg.response_len + 1)
-    ref = TokenPolicy(cfg.vocab_size, cfg.d_model, cfg.response_len + 1)
-    backend.load_state_dict(model, weights)
-    backend.load_state_dict(ref, weights)
+    model, ref = build_policy(cfg, weights), build_policy(cfg, weights)
+    backend.load_state_dict(ref, backend.state_dict(model))  # the reference: a frozen copy
     ref.freeze()
     opt = optim.Adam(learning_rate=cfg.lr, bias_correction=True)
     eval_prompts = np.random.default_rng([ctx.seed, 9]).integers(0, cfg.vocab_size, cfg.eval_prompts)
