@@ -9,7 +9,8 @@ torch; ``apply_gradients`` + ``mx.eval`` in MLX). Each row is the median over ``
 steps after 1 warm-up step. torch's references run in each of their implementations that work
 on this device: ``foreach=False`` (per tensor, like ours), ``foreach=True`` and ``fused=True``.
 torch.optim.Muon runs Newton–Schulz in bfloat16, so ours is timed with ``ns_dtype: bfloat16``
-next to it; MLX's built-in Muon runs it in float32. Muon updates the hidden matrices only, the
+next to it (by default only on CUDA: CPUs without bfloat16 matmul units emulate it, minutes per
+step at this size); MLX's built-in Muon runs it in float32, like our default. Muon updates the hidden matrices only, the
 rest goes to AdamW in both ours and the references (two built-in optimizers).
 """
 
@@ -69,7 +70,7 @@ def is_hidden(name: str, shape: tuple[int, ...]) -> bool:
     return name.startswith("blocks.") and len(shape) == 2
 
 
-def bench_torch(reps: int) -> list[tuple[str, str, float]]:
+def bench_torch(reps: int, bf16: bool | None) -> list[tuple[str, str, float]]:
     import torch
 
     from scratchlab.optim.config import optimizer_config
@@ -94,8 +95,13 @@ def bench_torch(reps: int) -> list[tuple[str, str, float]]:
             mod.register_parameter(leaf, p)
         return m
 
+    if bf16 is None:  # CPUs without bfloat16 matmul units emulate it: minutes per Muon step
+        bf16 = dev == "cuda"
     rows = []
     for label, spec in SPECS.items():
+        if "bf16" in label and not bf16:
+            print(f"skip torch {label}: bfloat16 Newton–Schulz on {dev} (pass --bf16 to time it)")
+            continue
         m = model()
         rows.append((label, "scratchlab", median_time(build(optimizer_config(spec), m).step, reps, sync)))
         print("torch", *rows[-1], flush=True)
@@ -104,7 +110,7 @@ def bench_torch(reps: int) -> list[tuple[str, str, float]]:
         hidden = [p for n, p in named if is_hidden(n, tuple(p.shape))]
         rest = [p for n, p in named if not is_hidden(n, tuple(p.shape))]
         for impl in ("foreach=False", "foreach=True", "fused=True"):
-            kw = {impl.split("=")[0]: True if impl.endswith("True") else False}
+            kw = {impl.split("=")[0]: impl.endswith("True")}
             try:
                 if label.startswith("sgd"):
                     ref = torch.optim.SGD(params, lr=0.1, momentum=0.9, **kw)
@@ -152,6 +158,8 @@ def bench_mlx(reps: int) -> list[tuple[str, str, float]]:
 
     rows = []
     for label, spec in SPECS.items():
+        if "bf16" in label:
+            continue  # MLX's built-in Muon is float32 only
         m = nn.Module()
         for k, v in tree_unflatten(flat).items():
             m[k] = v
@@ -201,11 +209,13 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--backend", choices=["torch", "mlx", "both"], default="both")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md")
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                    help="time bfloat16 Newton–Schulz (ours and torch.optim.Muon); default: on CUDA")
     args = ap.parse_args()
     n = sum(int(np.prod(s)) for s in shapes().values())
     rows = []
     if args.backend in ("torch", "both"):
-        rows += [("torch", *r) for r in bench_torch(args.reps)]
+        rows += [("torch", *r) for r in bench_torch(args.reps, args.bf16)]
     if args.backend in ("mlx", "both"):
         rows += [("mlx", *r) for r in bench_mlx(args.reps)]
     import platform

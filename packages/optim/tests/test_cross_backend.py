@@ -26,7 +26,7 @@ SPECS = [
 ]
 
 
-def torch_run(cfg, params: dict[str, np.ndarray], grads: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:  # noqa: ANN001
+def torch_run(cfg, params: dict[str, np.ndarray], grads: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     import torch
 
     from scratchlab.optim.torch.optimizers import build
@@ -53,7 +53,7 @@ def torch_run(cfg, params: dict[str, np.ndarray], grads: list[dict[str, np.ndarr
     return {n: p.detach().numpy() for n, p in named.items()}
 
 
-def mlx_run(cfg, params: dict[str, np.ndarray], grads: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:  # noqa: ANN001
+def mlx_run(cfg, params: dict[str, np.ndarray], grads: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     import mlx.core as mx
     import mlx.nn as nn
     from mlx.utils import tree_flatten, tree_unflatten

@@ -26,7 +26,7 @@ def small_model() -> mnn.Module:
 def train(model: mnn.Module, opt: optim.Optimizer, steps: int = 10) -> None:
     rng = np.random.default_rng(1)
 
-    def loss_fn(m, x, y):  # noqa: ANN001, ANN202
+    def loss_fn(m, x, y):
         return mnn.losses.cross_entropy(m(x), y, reduction="mean")
 
     grad_fn = mnn.value_and_grad(model, loss_fn)

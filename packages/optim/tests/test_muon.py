@@ -41,7 +41,7 @@ def muon_reference(params: np.ndarray, grads: list[np.ndarray], lr: float, momen
     return p
 
 
-def run_ours(backend: str, params: np.ndarray, grads: list[np.ndarray], **hyper) -> np.ndarray:  # noqa: ANN003
+def run_ours(backend: str, params: np.ndarray, grads: list[np.ndarray], **hyper) -> np.ndarray:
     group = {"lr": 0.02, "weight_decay": 0.0, "momentum": 0.95, "nesterov": True, "ns_steps": 5,
              "ns_coefficients": (A, B, C), "eps": 1e-7, "adjust_lr": "original",
              "ns_dtype": "float32", **hyper}
@@ -72,7 +72,7 @@ def run_ours(backend: str, params: np.ndarray, grads: list[np.ndarray], **hyper)
 @pytest.mark.parametrize("shape", [(8, 12), (12, 8), (3, 6, 5)], ids=str)
 @pytest.mark.parametrize("nesterov,wd,adjust", [(True, 0.0, "original"), (False, 0.1, "match_rms_adamw"),
                                                (True, 0.05, "none")])
-def test_muon_matches_numpy_reference(backend: str, shape, nesterov, wd, adjust) -> None:  # noqa: ANN001
+def test_muon_matches_numpy_reference(backend: str, shape, nesterov, wd, adjust) -> None:
     rng = np.random.default_rng(0)
     params = rng.standard_normal(shape).astype(np.float32) * 0.1
     grads = [rng.standard_normal(shape).astype(np.float32) for _ in range(5)]

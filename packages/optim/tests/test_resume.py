@@ -19,7 +19,7 @@ SPEC = {"name": "muon", "lr": 0.02, "weight_decay": 0.01, "fallback_params": ["h
 TOTAL, STOP = 8, 3
 
 
-def setup(backend: str):  # noqa: ANN201
+def setup(backend: str):
     cfg = optimizer_config(SPEC)
     if backend == "torch":
         import torch
@@ -32,10 +32,10 @@ def setup(backend: str):  # noqa: ANN201
         model.add_module("body", torch.nn.Linear(5, 16))
         model.add_module("head", torch.nn.Linear(16, 3))
 
-        def loss_fn(m, x, y):  # noqa: ANN001, ANN202
+        def loss_fn(m, x, y):
             return torch.nn.functional.cross_entropy(m(torch.tanh(x)), y)
 
-        def batch(rng):  # noqa: ANN001, ANN202
+        def batch(rng):
             return torch.from_numpy(rng.standard_normal((16, 5)).astype(np.float32)), \
                 torch.from_numpy(rng.integers(0, 3, 16))
     else:
@@ -52,15 +52,15 @@ def setup(backend: str):  # noqa: ANN201
                 super().__init__()
                 self.body, self.head = nn.Linear(5, 16), nn.Linear(16, 3)
 
-            def __call__(self, x):  # noqa: ANN001, ANN204
+            def __call__(self, x):
                 return self.head(self.body(x))
 
         model = Net()
 
-        def loss_fn(m, x, y):  # noqa: ANN001, ANN202
+        def loss_fn(m, x, y):
             return nn.losses.cross_entropy(m(mx.tanh(x)), y, reduction="mean")
 
-        def batch(rng):  # noqa: ANN001, ANN202
+        def batch(rng):
             return mx.array(rng.standard_normal((16, 5)).astype(np.float32)), \
                 mx.array(rng.integers(0, 3, 16))
     opt = build(cfg, model)

@@ -18,7 +18,7 @@ for i in range(2):
 GPT += [("ln_f.weight", (8,)), ("lm_head.weight", (50, 8))]
 
 
-def by_algorithm(groups):  # noqa: ANN001, ANN201
+def by_algorithm(groups):
     out: dict[str, set[str]] = {}
     for g in groups:
         out.setdefault(g.algorithm, set()).update(g.names)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scratchlab.optim import schedules as S
 
 
-def values(f, n: int) -> list[float]:  # noqa: ANN001
+def values(f, n: int) -> list[float]:
     return [f(i) for i in range(n)]
 
 

@@ -98,7 +98,7 @@ def test_muon_with_fallback_matches_muon_plus_adamw() -> None:
         def __init__(self) -> None:
             super().__init__(hidden + decay + rest, {})
 
-        def step(self, closure=None):  # noqa: ANN001
+        def step(self, closure=None):
             muon.step()
             adamw.step()
 

@@ -12,8 +12,14 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
-from scratchlab.optim.config import (AdamConfig, AdamWConfig, LionConfig, MuonConfig, Routing,
-                                     SGDConfig)
+from scratchlab.optim.config import (
+    AdamConfig,
+    AdamWConfig,
+    LionConfig,
+    MuonConfig,
+    Routing,
+    SGDConfig,
+)
 
 ALGORITHM_OF = {SGDConfig: "sgd", AdamConfig: "adam", AdamWConfig: "adamw", LionConfig: "lion",
                 MuonConfig: "muon"}

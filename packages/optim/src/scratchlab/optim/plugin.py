@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ OPTIMIZERS = [
     ("muon", MuonConfig, "orthogonalised momentum for matrices, with a fallback for the rest"),
 ]
 
-SCHEDULES = [
+SCHEDULES: list[tuple[str, Callable[..., Any], type, str]] = [
     ("constant", schedules.constant, schedules.ConstantConfig, "the base rate (optional warmup)"),
     ("warmup", schedules.warmup, schedules.WarmupConfig, "linear warmup, then constant"),
     ("cosine", schedules.cosine, schedules.CosineConfig, "warmup, then cosine decay to min_lr_ratio"),
@@ -30,7 +31,7 @@ SCHEDULES = [
 
 @hookimpl
 def scratchlab_components() -> list[Component]:
-    out = []
+    out: list[Component] = []
     for name, cfg, summary in OPTIMIZERS:
         for backend in ("torch", "mlx"):
             out.append(Component("optimizer", name,

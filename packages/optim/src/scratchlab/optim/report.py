@@ -36,6 +36,10 @@ def steps_to_reach(curve: dict[int, float], target: float) -> int | None:
     return next((s for s in sorted(curve) if curve[s] <= target), None)
 
 
+def _nearest(curve: dict[int, float], step: int) -> int:
+    return min(curve, key=lambda s: abs(s - step))
+
+
 def optimizer_report(task: str, results: Any, out_dir: Path) -> str | None:
     if task != "lm":
         return None
@@ -43,7 +47,7 @@ def optimizer_report(task: str, results: Any, out_dir: Path) -> str | None:
     for r in results.results:
         if r.status == "ok":
             groups[(r.run.variant, r.run.backend)].append(r)
-    names = {key: optimizer_name(runs[0].run) for key, runs in groups.items()}
+    names = {key: optimizer_name(runs[0].run) or "?" for key, runs in groups.items()}
     if REFERENCE not in names.values() or len(set(names.values())) < 2:
         return None
     curves = {key: mean_curve(runs) for key, runs in groups.items()}
@@ -65,7 +69,7 @@ def optimizer_report(task: str, results: Any, out_dir: Path) -> str | None:
         ref_steps = steps_to_reach(mine[ref_key], target) or max(mine[ref_key])
         last = max(mine[ref_key])
         marks = sorted({max(1, round(last * f / 4)) for f in (1, 2, 3, 4)})
-        marks = [min(mine[ref_key], key=lambda s, m=m: abs(s - m)) for m in marks]
+        marks = [_nearest(mine[ref_key], m) for m in marks]
         lines += [f"**{backend}**: reference `{ref_key[0]}`, final val_loss {target:.4f} at "
                   f"step {last}.", "",
                   "| setting | optimizer | seeds | " + " | ".join(f"val_loss @ {m}" for m in marks)

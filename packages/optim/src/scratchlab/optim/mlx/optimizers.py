@@ -35,6 +35,9 @@ class SGD(_Rule):
     """p <- p - lr * u, with u = g (+ wd * p), or momentum b = mu * b + g and
     u = b (heavy ball) or u = g + mu * b (Nesterov: look one momentum step ahead)."""
 
+    momentum: float
+    nesterov: bool
+
     def init_single(self, parameter: mx.array, state: dict) -> None:
         if self.momentum != 0:
             state["momentum_buffer"] = mx.zeros_like(parameter)
@@ -55,6 +58,8 @@ class Adam(_Rule):
     ``weight_decay`` here is L2: it is added to the gradient, so Adam rescales it too."""
 
     decoupled = False
+    betas: tuple[float, float]
+    eps: float
 
     def init_single(self, parameter: mx.array, state: dict) -> None:
         state["exp_avg"] = mx.zeros_like(parameter)
@@ -85,6 +90,8 @@ class AdamW(Adam):
 class Lion(_Rule):
     """u = sign(beta1 m + (1 - beta1) g); p <- p (1 - lr wd) - lr u; then m = beta2 m + (1 - beta2) g.
     Every coordinate moves by exactly lr, so lr must be smaller than AdamW's."""
+
+    betas: tuple[float, float]
 
     def init_single(self, parameter: mx.array, state: dict) -> None:
         state["exp_avg"] = mx.zeros_like(parameter)
@@ -138,6 +145,14 @@ class Muon(_Rule):
     """Momentum, then orthogonalise: the steepest-descent direction under the spectral norm.
     b = lerp(b, g, 1 - mu); u = lerp(g, b, mu) (Nesterov) or b; O = NS(u);
     p <- p (1 - lr wd) - adjusted_lr * O."""
+
+    momentum: float
+    nesterov: bool
+    ns_steps: int
+    ns_coefficients: tuple[float, float, float]
+    eps: float
+    adjust_lr: str
+    ns_dtype: str
 
     def init_single(self, parameter: mx.array, state: dict) -> None:
         state["momentum_buffer"] = mx.zeros_like(parameter)
