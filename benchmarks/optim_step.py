@@ -1,5 +1,5 @@
 """Time per optimizer step of scratchlab-optim against the frameworks' built-ins, on the
-parameter tensors of a 12M-parameter GPT (6 layers, 384 wide, MLP 1536, vocabulary 4096).
+parameter tensors of a 12M-parameter GPT (6 layers, 384 wide, MLP 1536, vocabulary 2048).
 
     python benchmarks/optim_step.py                      # the full measurement
     python benchmarks/optim_step.py --reps 3 --no-write  # a quick look
@@ -27,7 +27,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
-D, LAYERS, VOCAB, CTX = 384, 6, 4096, 256
+D, LAYERS, VOCAB, CTX = 384, 6, 2048, 256
 
 
 def shapes() -> dict[str, tuple[int, ...]]:
@@ -218,13 +218,17 @@ def main() -> None:
         rows += [("torch", *r) for r in bench_torch(args.reps, args.bf16)]
     if args.backend in ("mlx", "both"):
         rows += [("mlx", *r) for r in bench_mlx(args.reps)]
+    import os
     import platform
 
     cmd = "python benchmarks/optim_step.py" + (f" --reps {args.reps}" if args.reps != 10 else "") \
         + (f" --backend {args.backend}" if args.backend != "both" else "")
     body = (f"## Optimizer step time ({n / 1e6:.1f}M parameters, {len(shapes())} tensors)\n\n"
             f"`{cmd}` on {platform.machine()} {platform.system()}, "
-            f"{time.strftime('%Y-%m-%d')}. Median of {args.reps} steps; see "
+            f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs at load average "
+            f"{os.getloadavg()[0]:.0f} (at or above the CPU count, other work competes and single "
+            f"timings vary several-fold: compare on an idle machine). Median of {args.reps} "
+            "steps; see "
             "[docs/optimisers.md](optimisers.md).\n\n" + table(rows))
     print(body)
     if not args.no_write:
