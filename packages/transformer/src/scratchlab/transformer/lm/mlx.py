@@ -129,7 +129,8 @@ def sample(model: nn.Module, tokenizer: Any, prompt: str, max_new_tokens: int,
 
     ids = tokenizer.encode(prompt)[-max_seq_len:] or [0]
     model.eval()
-    new = list(generate(model, ids, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed))
+    new = list(generate(model, ids, max_new_tokens,
+                        temperature=temperature, top_k=top_k, seed=seed))
     return tokenizer.decode(ids + new)
 
 
@@ -175,9 +176,10 @@ def run(ctx: RunContext) -> dict[str, Any]:
     if cfg.adapter is not None:
         model = cfg.adapter.build(backend.name, model)
         mx.eval(model.parameters())
-    metrics = {"params_total": backend.count_params(model),
-               "params_trainable": backend.count_params(model, trainable_only=True),
-               "params_active": active_params(model)}
+    metrics: dict[str, float] = {
+        "params_total": backend.count_params(model),
+        "params_trainable": backend.count_params(model, trainable_only=True),
+        "params_active": active_params(model)}
     prep.tokenizer.save(ctx.path(lmdata.TOKENIZER_FILE))
     stage = lmdata.main_stage(ctx, prep.data)
     out = train(stage, model, device)

@@ -74,7 +74,9 @@ def train(stage: Stage, model: torch.nn.Module, device: str) -> dict[str, float]
     optimizer = stage.optimizer.build(backend.name, model)
     schedule = stage.schedule.build(None, stage.steps)
     backend.set_lr(optimizer, schedule(0))  # records each group's base rate before a resume
-    forward = torch.compile(model.forward_aux) if t.compile else model.forward_aux
+    forward: Any = model.forward_aux
+    if t.compile:
+        forward = torch.compile(forward)
     step_fn = backend.TrainStep(model, make_loss_fn(forward, device, t.dtype), optimizer,
                                 t.clip_norm)
     rng = np.random.default_rng(ctx.seed)
@@ -123,7 +125,8 @@ def sample(model: torch.nn.Module, tokenizer: Any, prompt: str, max_new_tokens: 
 
     ids = tokenizer.encode(prompt)[-max_seq_len:] or [0]
     model.eval()
-    new = list(generate(model, ids, max_new_tokens, temperature=temperature, top_k=top_k, seed=seed))
+    new = list(generate(model, ids, max_new_tokens,  # type: ignore[arg-type]
+                        temperature=temperature, top_k=top_k, seed=seed))
     return tokenizer.decode(ids + new)
 
 
@@ -165,9 +168,10 @@ def run(ctx: RunContext) -> dict[str, Any]:
     backend.seed(ctx.seed)  # the same randomness after, whether the pretrain was cached or not
     if cfg.adapter is not None:
         model = cfg.adapter.build(backend.name, model).to(device)
-    metrics = {"params_total": backend.count_params(model),
-               "params_trainable": backend.count_params(model, trainable_only=True),
-               "params_active": active_params(model)}
+    metrics: dict[str, float] = {
+        "params_total": backend.count_params(model),
+        "params_trainable": backend.count_params(model, trainable_only=True),
+        "params_active": active_params(model)}
     prep.tokenizer.save(ctx.path(lmdata.TOKENIZER_FILE))
     stage = lmdata.main_stage(ctx, prep.data)
     out = train(stage, model, device)
