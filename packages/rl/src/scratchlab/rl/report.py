@@ -28,7 +28,8 @@ def rl_report(results: Any, out_dir: Path) -> str | None:
             continue
         med = {k: statistics.median(m.get(k, math.nan) for m in ok)
                for k in ("steps_to_target", "final_return", "us_per_step")}
-        reached = sum(int(m.get("reached_target", 0)) for m in ok)
+        reached = sum(int(m.get("reached_target", math.isfinite(m.get("steps_to_target", math.inf))))
+                      for m in ok)
         lines.append(f"| {variant} | {backend} | {format_number(med['steps_to_target'])} | "
                      f"{reached}/{len(ok)} | "
                      f"{format_number(med['final_return'])} | {format_number(med['us_per_step'])} |")
