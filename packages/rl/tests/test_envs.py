@@ -9,13 +9,19 @@ import numpy as np
 import pytest
 
 from scratchlab.rl.config import CartPoleConfig, CorridorConfig
-from scratchlab.rl.envs import (CORRIDOR_OPTIMAL_P, CORRIDOR_OPTIMAL_VALUE, GymVecEnv,
-                                ShortCorridor, corridor_value, corridor_value_grad)
+from scratchlab.rl.envs import (
+    CORRIDOR_OPTIMAL_P,
+    CORRIDOR_OPTIMAL_VALUE,
+    GymVecEnv,
+    ShortCorridor,
+    corridor_value,
+    corridor_value_grad,
+)
 
 
 def test_corridor_optimum_is_sutton_and_barto():
-    assert CORRIDOR_OPTIMAL_P == pytest.approx(0.5858, abs=1e-4)
-    assert CORRIDOR_OPTIMAL_VALUE == pytest.approx(-11.657, abs=1e-3)
+    assert pytest.approx(0.5858, abs=1e-4) == CORRIDOR_OPTIMAL_P
+    assert pytest.approx(-11.657, abs=1e-3) == CORRIDOR_OPTIMAL_VALUE
     assert corridor_value(CORRIDOR_OPTIMAL_P) == pytest.approx(CORRIDOR_OPTIMAL_VALUE)
     assert corridor_value_grad(CORRIDOR_OPTIMAL_P) == pytest.approx(0.0, abs=1e-9)
     ps = np.linspace(0.05, 0.95, 181)

@@ -12,7 +12,15 @@ import pytest
 
 from scratchlab.core.config import build_config
 from scratchlab.core.registry import get_registry
-from scratchlab.core.testing import MODEL_TOL, OP_TOL, assert_close, assert_state_dicts_close, needs_both, needs_mlx, needs_torch
+from scratchlab.core.testing import (
+    MODEL_TOL,
+    OP_TOL,
+    assert_close,
+    assert_state_dicts_close,
+    needs_both,
+    needs_mlx,
+    needs_torch,
+)
 from scratchlab.rl.config import AgentConfig, CartPoleConfig, CorridorConfig
 from scratchlab.rl.envs import GymVecEnv, ShortCorridor
 from scratchlab.rl.networks import init_agent

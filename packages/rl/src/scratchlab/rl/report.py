@@ -19,7 +19,7 @@ def rl_report(results: Any, out_dir: Path) -> str | None:
             window = next((k for k in row if k.startswith("return_mean")), window)
     if window and plot_curves(results, window, out_dir / "returns.png",
                               title=f"{results.spec.name}: {window} vs environment steps"):
-        lines += [f"![returns vs environment steps](returns.png)", ""]
+        lines += ["![returns vs environment steps](returns.png)", ""]
     lines += ["| variant | backend | median steps to target | reached target | "
               "final return (median) | us per env step (median) |", "|---|---|---|---|---|---|"]
     for (variant, backend), runs in results.groups().items():

@@ -18,8 +18,8 @@ import numpy as np
 from scratchlab.core.context import RunContext
 from scratchlab.core.errors import ScratchlabError
 from scratchlab.rl.config import RLConfig, VarianceConfig
-from scratchlab.rl.networks import init_agent
 from scratchlab.rl.envs import ShortCorridor, corridor_value_grad
+from scratchlab.rl.networks import init_agent
 from scratchlab.rl.rollout import collect_episodes, collect_steps, log_softmax
 
 

@@ -16,10 +16,20 @@ from mlx.utils import tree_flatten
 
 from scratchlab.core.backends import mlx as backend
 from scratchlab.core.context import RunContext
-from scratchlab.rl.mlx.losses import (dpo_loss, grpo_advantages, grpo_loss, log_prob,
-                                      sequence_logprob)
-from scratchlab.rl.posttrain import (PostTrainConfig, correct_answer, init_policy, reward,
-                                     wrong_answers)
+from scratchlab.rl.mlx.losses import (
+    dpo_loss,
+    grpo_advantages,
+    grpo_loss,
+    log_prob,
+    sequence_logprob,
+)
+from scratchlab.rl.posttrain import (
+    PostTrainConfig,
+    correct_answer,
+    init_policy,
+    reward,
+    wrong_answers,
+)
 from scratchlab.rl.rollout import sample
 
 

@@ -14,11 +14,21 @@ import torch.nn as nn
 
 from scratchlab.core.backends import torch as backend
 from scratchlab.core.context import RunContext
-from scratchlab.rl.posttrain import (PostTrainConfig, correct_answer, init_policy, reward,
-                                     wrong_answers)
+from scratchlab.rl.posttrain import (
+    PostTrainConfig,
+    correct_answer,
+    init_policy,
+    reward,
+    wrong_answers,
+)
 from scratchlab.rl.rollout import sample
-from scratchlab.rl.torch.losses import (dpo_loss, grpo_advantages, grpo_loss, log_prob,
-                                        sequence_logprob)
+from scratchlab.rl.torch.losses import (
+    dpo_loss,
+    grpo_advantages,
+    grpo_loss,
+    log_prob,
+    sequence_logprob,
+)
 
 
 class TokenPolicy(nn.Module):
