@@ -3,6 +3,7 @@ bottom. Mirrors torch/ppo.py."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import mlx.core as mx
@@ -34,6 +35,17 @@ class PPO:
         self.num_updates = max(1, total_steps // cfg.batch_size)
         self.update_idx = 0
         self.loss_and_grad = nn.value_and_grad(agent, ppo_loss_fn)
+        # one minibatch step (loss, gradients, clipping, Adam) traced once by mx.compile;
+        # the annealed learning rate lives in optimizer.state, so it is an input too
+        self.optimizer.init(agent.trainable_parameters())
+        state = [agent.state, self.optimizer.state]
+        self.train_step = partial(mx.compile, inputs=state, outputs=state)(self._train_step)
+
+    def _train_step(self, *minibatch: mx.array) -> tuple[mx.array, dict[str, mx.array], mx.array]:
+        (loss, stats), grads = self.loss_and_grad(self.agent, *minibatch, self.cfg)
+        grads, grad_norm = optim.clip_grad_norm(grads, self.cfg.max_grad_norm)
+        self.optimizer.update(self.agent, grads)
+        return loss, stats, grad_norm
 
     def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         o = mx.array(obs)
@@ -64,11 +76,9 @@ class PPO:
             order = self.rng.permutation(cfg.batch_size)
             for start in range(0, cfg.batch_size, cfg.minibatch_size):
                 mb = mx.array(order[start:start + cfg.minibatch_size])
-                (loss, stats), grads = self.loss_and_grad(
-                    self.agent, b_obs[mb], b_actions[mb], b_logprobs[mb], b_advantages[mb],
-                    b_returns[mb], b_values[mb], cfg)
-                grads, grad_norm = optim.clip_grad_norm(grads, cfg.max_grad_norm)
-                self.optimizer.update(self.agent, grads)
+                loss, stats, grad_norm = self.train_step(
+                    b_obs[mb], b_actions[mb], b_logprobs[mb], b_advantages[mb], b_returns[mb],
+                    b_values[mb])
                 mx.eval(self.agent.parameters(), self.optimizer.state, loss, stats, grad_norm)
                 grad_norms.append(grad_norm.item())
             if cfg.target_kl is not None and stats["approx_kl"].item() > cfg.target_kl:
