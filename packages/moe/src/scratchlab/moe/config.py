@@ -47,7 +47,7 @@ class MoEConfig:
     top_k: int = 2
     hidden: int = 256
     activation: Literal["gelu", "swiglu"] = "gelu"
-    router: Any = choice("router", "softmax")  # noqa: RUF009 (a field() spec)
+    router: Any = choice("router", "softmax")
     n_shared: int = 0
     capacity_factor: float | None = None
     balance_coef: float = 0.01

@@ -22,7 +22,7 @@ from scratchlab.tokenizer.train import train_bpe
 
 @dataclass
 class BPEDataConfig:
-    dataset: Any = choice("dataset", "default")  # noqa: RUF009
+    dataset: Any = choice("dataset", "default")
 
 
 @dataclass

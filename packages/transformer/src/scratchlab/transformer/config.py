@@ -160,10 +160,10 @@ class GPTConfig:
     n_layers: int = 4
     n_heads: int = 4
     n_kv_heads: int | None = None
-    positional: Any = choice("positional", "learned")  # noqa: RUF009 (a field() spec)
-    norm: Any = choice("norm", "layernorm")  # noqa: RUF009 (a field() spec)
-    ffn: Any = choice("ffn", "mlp")  # noqa: RUF009 (a field() spec)
-    attention: Any = choice("attention", "causal")  # noqa: RUF009 (a field() spec)
+    positional: Any = choice("positional", "learned")
+    norm: Any = choice("norm", "layernorm")
+    ffn: Any = choice("ffn", "mlp")
+    attention: Any = choice("attention", "causal")
     dropout: float = 0.0
     bias: bool = True
     tie_weights: bool = True
