@@ -121,3 +121,15 @@ def test_deep_merge_and_set_path() -> None:
     raw = {"model": {"positional": "rope"}}
     set_path(raw, "model.positional.theta", 500.0)
     assert raw == {"model": {"positional": {"name": "rope", "theta": 500.0}}}
+
+
+def test_mean_std_tolerates_non_finite_values() -> None:
+    import math
+
+    from scratchlab.core.results import format_mean_std, mean_std
+
+    assert mean_std([1.0, 3.0]) == (2.0, math.sqrt(2))
+    m, s = mean_std([1.0, math.inf])
+    assert m == math.inf and math.isnan(s)
+    assert math.isnan(mean_std([1.0, math.nan])[0])
+    assert format_mean_std(mean_std([1.0, math.inf])) == "inf"

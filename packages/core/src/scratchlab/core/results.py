@@ -116,8 +116,12 @@ class SweepResults:
 
 
 def mean_std(values: list[float]) -> tuple[float, float] | None:
+    """Mean and sample standard deviation; inf and NaN propagate instead of raising."""
     if not values:
         return None
+    if not all(math.isfinite(v) for v in values):
+        m = statistics.fmean(values) if not any(v != v for v in values) else math.nan
+        return m, math.nan
     m = statistics.fmean(values)
     return m, (statistics.stdev(values) if len(values) > 1 else 0.0)
 
@@ -136,7 +140,9 @@ def format_mean_std(ms: tuple[float, float] | None) -> str:
     if ms is None:
         return "—"
     m, s = ms
-    return format_number(m) if s == 0 else f"{format_number(m)} ± {format_number(s)}"
+    if s == 0 or (not math.isfinite(s) and not math.isfinite(m)):
+        return format_number(m)
+    return f"{format_number(m)} ± {format_number(s)}"
 
 
 def plot_curves(results: SweepResults, metric: str, path: Path, *, title: str | None = None,
