@@ -189,8 +189,8 @@ class VarianceConfig:
 
 @dataclass
 class RLConfig:
-    env: Any = choice("env", "cartpole")  # noqa: RUF009 (a field() spec)
-    algorithm: Any = choice("algorithm", "ppo")  # noqa: RUF009 (a field() spec)
+    env: Any = choice("env", "cartpole")
+    algorithm: Any = choice("algorithm", "ppo")
     agent: AgentConfig = field(default_factory=AgentConfig)
     train: RLTrainConfig = field(default_factory=RLTrainConfig)
     variance: VarianceConfig = field(default_factory=VarianceConfig)

@@ -44,8 +44,8 @@ class GymVecEnv:
         self.envs = [gym.make(cfg.env_id, max_episode_steps=cfg.max_episode_steps,
                               disable_env_checker=True) for _ in range(num_envs)]
         self.num_envs, self.seed = num_envs, seed
-        self.obs_dim = int(np.prod(self.envs[0].observation_space.shape))
-        self.n_actions = int(self.envs[0].action_space.n)
+        self.obs_dim = int(np.prod(self.envs[0].observation_space.shape or ()))
+        self.n_actions = int(self.envs[0].action_space.n)  # type: ignore[attr-defined]
         self.stats = EpisodeStats(num_envs)
 
     def reset(self) -> np.ndarray:

@@ -33,7 +33,7 @@ class PostTrainConfig:
     eval_prompts: int = 256
     # any `model` component (e.g. {name: gpt, d_model: 32, n_layers: 2, n_heads: 2}) instead
     # of the tiny TokenPolicy; its context is response_len + 1 tokens
-    model: Any = choice("model", None)  # noqa: RUF009 (a field() spec)
+    model: Any = choice("model", None)
 
     def __post_init__(self) -> None:
         if self.vocab_size < 2 or self.response_len < 1 or self.d_model < 1:

@@ -56,6 +56,7 @@ def train(ctx: RunContext, algo: Any, env: Any, rng: np.random.Generator) -> dic
     obs = env.reset() if algo.mode == "steps" else None
     while steps < total:
         if algo.mode == "steps":
+            assert obs is not None
             batch, obs = collect_steps(env, algo.act, obs, algo.cfg.num_steps, rng)
             finished, env.stats.finished = env.stats.finished, []
             returns = [r for r, _ in finished]

@@ -103,7 +103,7 @@ class PolicyGradient:
         x = mx.ones((*o.shape[:-1], 1), dtype=o.dtype) if self.agent.constant_actor else o
         _, grads = nn.value_and_grad(self.agent.actor, lambda actor: (
             log_prob(actor(x), a) * w).sum())(self.agent.actor)
-        return np.concatenate([np.array(g).ravel() for _, g in sorted(tree_flatten(grads))])
+        return np.concatenate([np.array(g).ravel() for _, g in sorted(tree_flatten(grads), key=lambda kv: kv[0])])
 
     def state(self) -> dict[str, Any]:
         return {"baseline": self.baseline}

@@ -71,7 +71,8 @@ class PPO:
         b_returns = mx.array(returns.reshape(-1).astype(np.float32))
         b_values = mx.array(batch.values.reshape(-1).astype(np.float32))
         # optimise the policy and value network for a few epochs of minibatches
-        grad_norms, stats = [], {}
+        grad_norms: list[float] = []
+        stats: dict[str, Any] = {}
         for _epoch in range(cfg.update_epochs):
             order = self.rng.permutation(cfg.batch_size)
             for start in range(0, cfg.batch_size, cfg.minibatch_size):

@@ -17,8 +17,10 @@ from scratchlab.rl.rollout import Rollout
 from scratchlab.rl.torch.agent import Agent
 from scratchlab.rl.torch.losses import entropy, log_prob, policy_gradient_loss, value_loss
 
+Tensors5 = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
 
-def _tensors(batch: Rollout, adv: np.ndarray, targets: np.ndarray) -> tuple[torch.Tensor, ...]:
+
+def _tensors(batch: Rollout, adv: np.ndarray, targets: np.ndarray) -> Tensors5:
     return (torch.from_numpy(batch.obs), torch.from_numpy(batch.actions),
             torch.from_numpy(adv), torch.from_numpy(targets),
             torch.from_numpy(batch.mask.astype(np.float32)))
@@ -62,7 +64,8 @@ class PolicyGradient:
         loss, aux = pg_loss_fn(self.agent, *_tensors(batch, adv, targets), batch.episodes)
         loss.backward()
         actor_grads = [p.grad for p in self.agent.actor.parameters()]
-        grad_norm = torch.sqrt(sum((g ** 2).sum() for g in actor_grads))
+        grad_norm = torch.sqrt(sum(((g ** 2).sum() for g in actor_grads if g is not None),
+                                   torch.tensor(0.0)))
         if self.cfg.max_grad_norm:
             torch.nn.utils.clip_grad_norm_(self.agent.parameters(), self.cfg.max_grad_norm)
         self.actor_optimizer.step()

@@ -129,7 +129,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
             batch_reward = float(r.mean())
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.sqrt(sum((p.grad ** 2).sum() for p in model.parameters()))
+        grad_norm = torch.sqrt(sum(((p.grad ** 2).sum() for p in model.parameters()
+                                    if p.grad is not None), torch.tensor(0.0)))
         opt.step()
         row = {"loss": loss.item(), "grad_norm": grad_norm.item()}
         if batch_reward == batch_reward:
