@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import platform
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from scratchlab.core.bench import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -23,15 +24,6 @@ VOCAB, T, B = 256, 128, 16
 D_IN, D_SAE, SAE_BATCH = 128, 1024, 1024
 
 
-def write_section(name: str, body: str, doc: Path = DOC) -> None:
-    """Replace (or append) this benchmark's section of docs/benchmarks.md, keeping the others."""
-    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n\nWritten by `nox -s bench`.\n"
-    block = f"{start}\n{body.strip()}\n{end}"
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else \
-        text.rstrip() + "\n\n" + block + "\n"
-    doc.write_text(text)
 
 
 def timed(fn: Any, steps: int) -> float:
@@ -121,7 +113,7 @@ def main() -> None:
     ])
     print(body)
     if not args.no_write:
-        write_section("interp_hooks", body)
+        write_section("interp_hooks", body, DOC)
 
 
 if __name__ == "__main__":

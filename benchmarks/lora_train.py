@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import re
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from scratchlab.core.bench import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -32,16 +33,6 @@ VARIANTS = {  # name -> LoRA settings (None: full fine-tuning)
 }
 
 
-def write_section(name: str, body: str, doc: Path = DOC) -> None:
-    """Replace (or append) this benchmark's section of docs/benchmarks.md, keeping the others."""
-    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n\nWritten by `nox -s bench`.\n"
-    block = f"{start}\n{body.strip()}\n{end}"
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else \
-        text.rstrip() + "\n\n" + block + "\n"
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(text)
 
 
 def build(backend: str, lora: dict[str, Any] | None) -> Any:
@@ -167,7 +158,7 @@ def main() -> None:
     ])
     print(body)
     if not args.no_write:
-        write_section("lora_train", body)
+        write_section("lora_train", body, DOC)
 
 
 if __name__ == "__main__":

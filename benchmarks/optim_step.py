@@ -17,13 +17,14 @@ rest goes to AdamW in both ours and the references (two built-in optimizers).
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from scratchlab.core.bench import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -192,16 +193,6 @@ def table(rows: list[tuple[str, str, str, float]]) -> str:
     return "\n".join(out)
 
 
-def write_section(name: str, body: str, doc: Path = DOC) -> None:
-    """Replace (or append) this benchmark's section of docs/benchmarks.md, keeping the others."""
-    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n\nWritten by `nox -s bench`.\n"
-    block = f"{start}\n{body.strip()}\n{end}"
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else \
-        text.rstrip() + "\n\n" + block + "\n"
-    doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(text)
 
 
 def main() -> None:
@@ -232,7 +223,7 @@ def main() -> None:
             "[docs/optimisers.md](optimisers.md).\n\n" + table(rows))
     print(body)
     if not args.no_write:
-        write_section("optim_step", body)
+        write_section("optim_step", body, DOC)
 
 
 if __name__ == "__main__":

@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import re
 import tempfile
 import time
 from pathlib import Path
+
+from scratchlab.core.bench import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -54,15 +55,6 @@ def time_run(backend: str, steps: int) -> tuple[float, float, float]:
     return 1e6 * wall / n, 1e6 * spent["rollout"] / n, 1e6 * (wall - spent["rollout"]) / n
 
 
-def write_section(name: str, body: str, doc: Path = DOC) -> None:
-    """Replace (or append) this benchmark's section of docs/benchmarks.md, keeping the others."""
-    start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
-    text = doc.read_text() if doc.exists() else "# Benchmarks\n\nWritten by `nox -s bench`.\n"
-    block = f"{start}\n{body.strip()}\n{end}"
-    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else \
-        text.rstrip() + "\n\n" + block + "\n"
-    doc.write_text(text)
 
 
 def main() -> None:
@@ -93,7 +85,7 @@ def main() -> None:
         "|---|---:|---:|---:|---:|---:|", *rows])
     print(body)
     if not args.no_write:
-        write_section("rl_ppo_speed", body)
+        write_section("rl_ppo_speed", body, DOC)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from transformer_train import command, write_section
+from transformer_train import DOC, command
+
+from scratchlab.core.bench import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "experiments" / "shakespeare_char.yaml"
@@ -71,7 +73,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if not args.no_write:
-        write_section("transformer_shakespeare", table)
+        write_section("transformer_shakespeare", table, DOC)
 
 
 if __name__ == "__main__":
