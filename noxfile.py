@@ -40,6 +40,12 @@ def _blas_env() -> dict[str, str]:
     return {"LD_PRELOAD": env["LD_PRELOAD"]} if "LD_PRELOAD" in env else {}
 
 
+def _test_env() -> dict[str, str]:
+    # one torch/OpenMP thread per test process: the tests use tiny tensors, where threads cost
+    # more than they give, and a busy machine makes spinning threads very slow
+    return {**_blas_env(), "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
+
+
 def _editable(names: list[str], extras: str = "test") -> list[str]:
     args = []
     for name in names:
@@ -56,7 +62,7 @@ def _install_all(session: nox.Session) -> None:
 def test(session: nox.Session) -> None:
     """All tests of all packages, in one environment."""
     _install_all(session)
-    session.run("pytest", *session.posargs, env={**_blas_env(), "MPLBACKEND": "Agg"})
+    session.run("pytest", *session.posargs, env=_test_env())
 
 
 @nox.session(python="3.11")
@@ -77,8 +83,7 @@ for _name in PACKAGES:
         names = ["core", *NEEDS.get(name, []), name] if name != "core" else ["core"]
         session.install(*CONSTRAINTS, *_editable(names, "torch,mlx,test"
                                                  if name != "core" else "test"))
-        session.run("pytest", f"packages/{name}/tests", *session.posargs,
-                    env={**_blas_env(), "MPLBACKEND": "Agg"})
+        session.run("pytest", f"packages/{name}/tests", *session.posargs, env=_test_env())
 
     nox.session(python="3.11", name=f"isolation-{_name}", tags=["isolation"])(_isolation)
 
