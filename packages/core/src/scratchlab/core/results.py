@@ -127,22 +127,27 @@ def mean_std(values: list[float]) -> tuple[float, float] | None:
 
 
 def format_number(x: float) -> str:
+    """Counts in full (116,480), large values without decimals, others to 4 significant digits."""
     if not math.isfinite(x):
         return str(x)
-    if x != 0 and (abs(x) >= 1e5 or abs(x) < 1e-3):
+    if float(x).is_integer() and abs(x) < 1e15:
+        return f"{int(x):,}"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if x != 0 and abs(x) < 1e-3:
         return f"{x:.3g}"
-    if float(x).is_integer():
-        return f"{int(x)}"
     return f"{x:.4g}"
 
 
 def format_mean_std(ms: tuple[float, float] | None) -> str:
+    """'mean ± std' with the spread to two significant digits."""
     if ms is None:
         return "—"
     m, s = ms
     if s == 0 or (not math.isfinite(s) and not math.isfinite(m)):
         return format_number(m)
-    return f"{format_number(m)} ± {format_number(s)}"
+    spread = f"{s:,.0f}" if abs(s) >= 100 else f"{s:.2g}"
+    return f"{format_number(m)} ± {spread}"
 
 
 def plot_curves(results: SweepResults, metric: str, path: Path, *, title: str | None = None,
