@@ -1,13 +1,13 @@
 """OpenBLAS for MLX on Linux.
 
 The ``mlx[cpu]`` wheel for Linux bundles the reference BLAS: a 1024x1024 fp32 matmul runs at
-about 3 GFLOP/s on a 2-core x86 machine, against about 105 GFLOP/s with OpenBLAS (35x; measured
-by ``python benchmarks/core_blas.py``). Preloading Debian's ``libopenblas0-pthread`` replaces the
+about 4 GFLOP/s on an idle 2-core x86 machine, against about 140 GFLOP/s with OpenBLAS (about
+30x at sizes 256 to 1024; measured by ``python benchmarks/core_blas.py``). Preloading Debian's ``libopenblas0-pthread`` replaces the
 bundled routines. The scratchlab commands do it for you: when MLX is installed, OpenBLAS is
 found and ``LD_PRELOAD`` does not name it yet, they re-execute themselves once with it
 preloaded. Set ``SCRATCHLAB_MLX_BLAS=bundled`` to keep the bundled BLAS, or
 ``SCRATCHLAB_OPENBLAS=/path/libopenblas.so.0`` to name another library. Torch and NumPy carry
-their own BLAS and are not affected (measured: torch 102 GFLOP/s either way).
+their own BLAS and are not affected (measured: torch about 100 GFLOP/s either way).
 """
 
 from __future__ import annotations
