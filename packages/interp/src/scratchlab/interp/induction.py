@@ -22,7 +22,7 @@ BOS = 0  # token 0 starts every sequence; the random tokens are drawn from 1..vo
 
 @dataclass
 class InductionConfig:
-    model: Any = choice("model", {"name": "gpt", "n_layers": 2, "n_heads": 4,  # noqa: RUF009
+    model: Any = choice("model", {"name": "gpt", "n_layers": 2, "n_heads": 4,
                                   "d_model": 64, "ffn": "none"})
     vocab_size: int = 64
     half_len: int = 32  # L: each sequence is BOS + L random tokens + the same L again

@@ -183,9 +183,9 @@ class LMSourceConfig:
     """Activations of a language model at ``hook``: the task trains the small model first
     (``steps`` of AdamW on the dataset), so it needs nothing but this spec."""
 
-    model: Any = choice("model", None)  # noqa: RUF009
-    dataset: Any = choice("dataset", "default")  # noqa: RUF009
-    tokenizer: Any = choice("tokenizer", "char")  # noqa: RUF009
+    model: Any = choice("model", None)
+    dataset: Any = choice("dataset", "default")
+    tokenizer: Any = choice("tokenizer", "char")
     hook: str = "blocks.0.hook_resid_post"
     block_size: int = 64
     steps: int = 500
@@ -203,7 +203,7 @@ class LMSourceConfig:
 
 @dataclass
 class SAETaskConfig:
-    sae: Any = choice("sae", "topk")  # noqa: RUF009
+    sae: Any = choice("sae", "topk")
     source: Literal["toy", "lm"] = "toy"
     toy: ToyActivationsConfig = field(default_factory=ToyActivationsConfig)
     lm: LMSourceConfig = field(default_factory=LMSourceConfig)
