@@ -150,6 +150,17 @@ def format_mean_std(ms: tuple[float, float] | None) -> str:
     return f"{format_number(m)} ± {spread}"
 
 
+def save_figure(fig: Any, path: Path, dpi: int = 120) -> None:
+    """Write a matplotlib figure as PNG atomically (a killed sweep leaves no half image), then
+    close it."""
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    atomic_write_bytes(path, buf.getvalue())
+    plt.close(fig)
+
+
 def plot_curves(results: SweepResults, metric: str, path: Path, *, title: str | None = None,
                 logy: bool = False) -> bool:
     """Mean curve of ``metric`` over steps per variant x backend, with a min-max band."""
@@ -187,10 +198,9 @@ def plot_curves(results: SweepResults, metric: str, path: Path, *, title: str | 
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
         fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=120)
-        atomic_write_bytes(path, buf.getvalue())
-    plt.close(fig)
+        save_figure(fig, path)
+    else:
+        plt.close(fig)
     return drew
 
 

@@ -3,7 +3,6 @@ hook). Each task leaves a small artifact in its run folder; these functions read
 
 from __future__ import annotations
 
-import io
 import json
 import re
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from scratchlab.core.checkpoint import atomic_write_bytes
+from scratchlab.core.results import save_figure
 from scratchlab.interp import superposition as sp
 
 
@@ -23,12 +22,6 @@ def _plt() -> Any:
 
     return plt
 
-
-def save_fig(fig: Any, path: Path) -> None:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    atomic_write_bytes(path, buf.getvalue())
-    _plt().close(fig)
 
 
 def slug(text: str) -> str:
@@ -78,7 +71,7 @@ def plot_columns(W: np.ndarray, probs: np.ndarray, importance: np.ndarray, path:
         ax.set_title(f"1-S = {probs[idx]:.3g}", fontsize=8)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    save_fig(fig, path)
+    save_figure(fig, path)
 
 
 def plot_dimensionality(W: np.ndarray, probs: np.ndarray, path: Path, title: str) -> None:
@@ -105,7 +98,7 @@ def plot_dimensionality(W: np.ndarray, probs: np.ndarray, path: Path, title: str
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
-    save_fig(fig, path)
+    save_figure(fig, path)
 
 
 def superposition_report(results: Any, out_dir: Path) -> str | None:
@@ -174,7 +167,7 @@ def plot_phase_change(history: list[dict[str, float]], path: Path, title: str) -
     b.grid(alpha=0.3)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    save_fig(fig, path)
+    save_figure(fig, path)
     return True
 
 
@@ -227,7 +220,7 @@ def sae_report(results: Any, out_dir: Path) -> str | None:
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    save_fig(fig, out_dir / "sae_training.png")
+    save_figure(fig, out_dir / "sae_training.png")
     lines = ["## Sparse autoencoders", "", "![training](sae_training.png)", ""]
     for r in first_ok_runs(results):
         page = r.dir / "features.html"

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from scratchlab.core.checkpoint import atomic_write_text
-from scratchlab.interp.report import _plt, save_fig
+from scratchlab.core.results import save_figure
+from scratchlab.interp.report import _plt
 
 
 def attention_png(patterns: dict[int, np.ndarray], labels: Sequence[str], path: Path,
@@ -35,7 +36,7 @@ def attention_png(patterns: dict[int, np.ndarray], labels: Sequence[str], path: 
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    save_fig(fig, path)
+    save_figure(fig, path)
 
 
 _ATTN_JS = """

@@ -18,12 +18,11 @@ same for every variant); ``peak_mem_mb`` is shown where the task measured it.
 
 from __future__ import annotations
 
-import io
 import statistics
 from pathlib import Path
 from typing import Any
 
-from scratchlab.core.results import format_mean_std, mean_std
+from scratchlab.core.results import format_mean_std, mean_std, save_figure
 
 BASE = "base"
 TARGET = {"r": 8, "recovered_pct": 90.0, "trainable_pct": 2.0}  # the target
@@ -127,7 +126,6 @@ def _plot(points: list[tuple[str, str, float, float, float | None]], path: Path)
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from scratchlab.core.checkpoint import atomic_write_bytes
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     several = len({p[1] for p in points}) > 1
@@ -145,8 +143,5 @@ def _plot(points: list[tuple[str, str, float, float, float | None]], path: Path)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    atomic_write_bytes(path, buf.getvalue())
-    plt.close(fig)
+    save_figure(fig, path)
     return True

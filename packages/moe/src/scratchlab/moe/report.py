@@ -7,7 +7,6 @@ step's token-to-expert assignments that went to expert e. Perfect balance is 1/E
 
 from __future__ import annotations
 
-import io
 import math
 import re
 from collections import defaultdict
@@ -15,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from scratchlab.core.results import save_figure
 
 LOAD_KEY = re.compile(r"^blocks\.(\d+)\.mlp\.load\.(\d+)$")
 
@@ -44,7 +45,6 @@ def plot_load(variant: str, backend: str, loads: dict[int, tuple[list[int], np.n
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from scratchlab.core.checkpoint import atomic_write_bytes
 
     layers = sorted(loads)
     fig, axes = plt.subplots(1, len(layers), figsize=(4.2 * len(layers), 3.6), squeeze=False,
@@ -63,10 +63,7 @@ def plot_load(variant: str, backend: str, loads: dict[int, tuple[list[int], np.n
     axes[0][-1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.suptitle(f"expert load: {variant} ({backend})")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    atomic_write_bytes(path, buf.getvalue())
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def expert_load_report(task: str, results: Any, out_dir: Path) -> str | None:

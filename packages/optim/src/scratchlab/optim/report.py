@@ -9,10 +9,11 @@ curve needs to reach that loss, as a fraction of the steps AdamW needed.
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+from scratchlab.core.results import save_figure
 
 REFERENCE = "adamw"
 
@@ -99,7 +100,6 @@ def _plot(curves: dict[tuple[str, str], dict[int, float]], path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from scratchlab.core.checkpoint import atomic_write_bytes
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for (name, backend), curve in sorted(curves.items()):
@@ -111,8 +111,5 @@ def _plot(curves: dict[tuple[str, str], dict[int, float]], path: Path) -> bool:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    save_figure(fig, path)
     return True

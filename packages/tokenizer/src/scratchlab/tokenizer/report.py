@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import io
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from scratchlab.core.checkpoint import atomic_write_bytes
+from scratchlab.core.results import save_figure
 
 
 def vocab_plot(results: Any, out_dir: Path) -> str | None:
@@ -38,9 +37,6 @@ def vocab_plot(results: Any, out_dir: Path) -> str | None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(out_dir / "bpe_vocab.png", buf.getvalue())
+    save_figure(fig, out_dir / "bpe_vocab.png", dpi=110)
     return ("## Vocabulary size\n\n![bytes per token and training time against vocabulary "
             "size](bpe_vocab.png)")
