@@ -172,3 +172,46 @@ def test_topk_sae_recovers_toy_features(backend, tmp_path):
         from scratchlab.interp.mlx.sae import run
     metrics = run(RunContext("t", "v", 0, backend, cfg, tmp_path))
     assert metrics["mmcs"] > 0.9 and metrics["fve"] > 0.8, metrics
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sae_resume_is_exact(backend, tmp_path):
+    """Stopped after the checkpoint at step 8 and run again = never stopped: same SAE, same
+    metrics (TopK with a short dead_steps, so the AuxK loss and its dead-latent counters that
+    the checkpoint carries are in play)."""
+    from scratchlab.core import checkpoint
+    from scratchlab.core.context import read_metrics
+    from scratchlab.core.results import TIMING_METRICS
+    from scratchlab.core.runner import run_one
+    from scratchlab.core.spec import Run
+
+    cfg = build_config(S.SAETaskConfig, {
+        "sae": {"name": "topk", "d_sae": 64, "k": 2, "aux_k": 8, "dead_steps": 3},
+        "steps": 12, "batch_size": 32, "eval_every": 4, "checkpoint_every": 8,
+        "eval_samples": 128, "toy": {"d_in": 8, "n_features": 16, "avg_active": 2.0}})
+
+    def go(folder, on_progress=None):
+        return run_one("sae", Run("r", "base", 0, backend, cfg), folder, on_progress=on_progress)
+
+    def stop(step, total, info):
+        if step == 8:
+            raise KeyboardInterrupt
+
+    whole = go(tmp_path / "whole")
+    assert whole.status == "ok", whole.error
+    with pytest.raises(KeyboardInterrupt):
+        go(tmp_path / "cut", stop)
+    assert [h["step"] for h in read_metrics(tmp_path / "cut")] == [4, 8]
+    resumed = go(tmp_path / "cut")
+    assert resumed.status == "ok", resumed.error
+    assert "resumed from step 8" in (tmp_path / "cut" / "log.txt").read_text()
+    assert read_metrics(tmp_path / "cut") == read_metrics(tmp_path / "whole")
+    a, b = (checkpoint.load(p / "checkpoint.safetensors")[0] for p in
+            (tmp_path / "whole", tmp_path / "cut"))
+    assert sorted(a) == sorted(b)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    drop = set(TIMING_METRICS)
+    assert ({k: v for k, v in resumed.metrics.items() if k not in drop}
+            == {k: v for k, v in whole.metrics.items() if k not in drop})

@@ -11,7 +11,7 @@ import numpy as np
 
 from scratchlab.core.backends import mlx as backend
 from scratchlab.core.context import RunContext
-from scratchlab.core.training import should
+from scratchlab.core.training import restore_state, save_state, should
 from scratchlab.interp import sae as S
 
 
@@ -143,7 +143,10 @@ def run(ctx: RunContext) -> dict[str, Any]:
     opt = optim.Adam(learning_rate=cfg.lr, bias_correction=True)
     since_fired = np.zeros(sae.cfg.d_sae, np.int64)
     dead_steps = getattr(sae.cfg, "dead_steps", 10**9)
-    for step in range(1, cfg.steps + 1):
+    start, state = restore_state(ctx, backend, sae, opt, rng)
+    if state:  # the dead-latent counters are part of the state: AuxK depends on them
+        since_fired = np.asarray(state["since_fired"], np.int64)
+    for step in range(start + 1, cfg.steps + 1):
         dead = mx.array(since_fired >= dead_steps)
         loss, aux = train_step(sae, opt, mx.array(source.sample(cfg.batch_size, rng)), dead)
         fired = np.array((aux.pop("f") > 0).any(0))
@@ -152,8 +155,9 @@ def run(ctx: RunContext) -> dict[str, Any]:
             m = S.evaluate(source, x_eval, *encode_decode(sae, x_eval), backend.to_numpy(sae.W_dec))
             ctx.log_metrics(step, train_loss=loss.item(), **{f"train_{k}": v.item() for k, v in aux.items()},
                             **m)
+        if should(cfg.checkpoint_every, step, cfg.steps):
+            save_state(ctx, backend, sae, opt, step, rng, {"since_fired": since_fired.tolist()})
         ctx.progress(step, cfg.steps, loss=loss.item())
     metrics = S.evaluate(source, x_eval, *encode_decode(sae, x_eval), backend.to_numpy(sae.W_dec))
     metrics.update(source.finish(sae, ctx))
-    ctx.save_checkpoint(backend.state_dict(sae), {"step": cfg.steps})
     return metrics
