@@ -215,3 +215,54 @@ def test_sae_resume_is_exact(backend, tmp_path):
     drop = set(TIMING_METRICS)
     assert ({k: v for k, v in resumed.metrics.items() if k not in drop}
             == {k: v for k, v in whole.metrics.items() if k not in drop})
+
+
+@pytest.mark.slow
+@needs_both
+def test_sae_on_a_model_the_lm_task_trained(tmp_path):
+    """lm.run loads an lm run's weights, dataset and tokenizer (no training of its own): torch
+    and MLX SAEs read the same model (trained in torch), so their clean losses agree, and it is
+    the trained model (far below a random one's ln 256)."""
+    import math
+
+    from scratchlab.core.runner import run_one
+    from scratchlab.core.spec import Run
+    from scratchlab.transformer.lm.config import LMConfig
+
+    lm_cfg = build_config(LMConfig, {
+        "data": {"dataset": {"name": "default", "part": "docs", "max_bytes": 30000},
+                 "tokenizer": "byte", "block_size": 16},
+        "model": {"name": "gpt", "d_model": 32, "n_layers": 2, "n_heads": 2},
+        "optimizer": {"name": "adamw", "lr": 3e-3},
+        "train": {"steps": 60, "batch_size": 16, "eval_every": 60, "eval_batches": 2}})
+    trained = run_one("lm", Run("r", "base", 0, "torch", lm_cfg), tmp_path / "lm")
+    assert trained.status == "ok", trained.error
+    ce = {}
+    for backend in ("torch", "mlx"):
+        cfg = build_config(S.SAETaskConfig, {
+            "source": "lm", "lm": {"run": str(tmp_path / "lm"), "block_size": 16,
+                                   "buffer_tokens": 512, "eval_batches": 2, "batch_size": 4,
+                                   "n_feature_page": 2},
+            "sae": {"name": "topk", "d_sae": 32, "k": 4}, "steps": 10, "batch_size": 64,
+            "eval_samples": 128})
+        res = run_one("sae", Run("s", "base", 0, backend, cfg), tmp_path / f"sae_{backend}")
+        assert res.status == "ok", res.error
+        assert "lm_train_loss" not in res.metrics
+        assert "loaded the LM of" in (tmp_path / f"sae_{backend}" / "log.txt").read_text()
+        ce[backend] = res.metrics["ce_clean"]
+    assert ce["torch"] == pytest.approx(ce["mlx"], rel=1e-4)
+    assert ce["torch"] < math.log(256) - 1.0
+
+
+def test_lm_run_and_lm_model_are_exclusive(tmp_path):
+    from scratchlab.core.config import ConfigError
+    from scratchlab.core.errors import ScratchlabError
+
+    with pytest.raises((ValueError, ConfigError)):
+        build_config(S.SAETaskConfig, {"source": "lm", "lm": {"run": str(tmp_path),
+                                                              "model": {"name": "gpt"}}})
+    with pytest.raises((ValueError, ConfigError)):
+        build_config(S.SAETaskConfig, {"source": "lm"})
+    with pytest.raises(ScratchlabError, match="no config.json"):
+        from scratchlab.interp.lmdata import load_lm_run
+        load_lm_run(str(tmp_path), 16)

@@ -180,10 +180,13 @@ def loss_recovered(ce_clean: float, ce_sae: float, ce_zero: float) -> float:
 
 @dataclass
 class LMSourceConfig:
-    """Activations of a language model at ``hook``: the task trains the small model first
-    (``steps`` of AdamW on the dataset), so it needs nothing but this spec."""
+    """Activations of a language model at ``hook``: either the task trains a small ``model``
+    first (``steps`` of AdamW on the dataset), so it needs nothing but this spec, or ``run``
+    names the folder of a finished ``lm`` run (``results/<name>/runs/<id>``), whose weights,
+    dataset and tokenizer are used as they are."""
 
     model: Any = choice("model", None)
+    run: str | None = None
     dataset: Any = choice("dataset", "default")
     tokenizer: Any = choice("tokenizer", "char")
     hook: str = "blocks.0.hook_resid_post"
@@ -196,6 +199,10 @@ class LMSourceConfig:
     n_feature_page: int = 16  # latents shown on features.html
 
     def __post_init__(self) -> None:
+        if self.run is not None and self.model is not None:
+            raise ValueError("lm.model and lm.run both give the language model; set only one")
+        if self.run == "":
+            raise ValueError("lm.run is empty; give the folder of an lm run")
         if self.block_size < 2 or self.steps < 0 or self.batch_size < 1 or self.buffer_tokens < 1:
             raise ValueError("block_size must be at least 2, steps non-negative, batch_size "
                              "and buffer_tokens positive")
@@ -219,8 +226,9 @@ class SAETaskConfig:
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.eval_samples < 1:
             raise ValueError("steps, batch_size and eval_samples must be positive")
-        if self.source == "lm" and self.lm.model is None:
-            raise ValueError("source 'lm' needs lm.model (e.g. {name: gpt, n_layers: 2})")
+        if self.source == "lm" and self.lm.model is None and self.lm.run is None:
+            raise ValueError("source 'lm' needs lm.model (e.g. {name: gpt, n_layers: 2}) or "
+                             "lm.run (the folder of an lm run)")
 
 
 def scale_factor(x: np.ndarray) -> float:

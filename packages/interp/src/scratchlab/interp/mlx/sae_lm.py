@@ -1,5 +1,6 @@
-"""The ``sae`` task's language-model source in MLX: train a small LM, read one hook point's
-activations, and splice the SAE back in. Mirrors torch/sae_lm.py name for name."""
+"""The ``sae`` task's language-model source in MLX: train a small LM (or load one that an
+``lm`` run trained), read one hook point's activations, and splice the SAE back in. Mirrors
+torch/sae_lm.py name for name."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from scratchlab.core.backends import mlx as backend
 from scratchlab.core.data import eval_batches, random_batch
 from scratchlab.interp import sae as S
 from scratchlab.interp import viz
-from scratchlab.interp.lmdata import load_tokens
+from scratchlab.interp.lmdata import load_lm_run, load_tokens
 from scratchlab.interp.mlx.hooks import run_with_cache
 from scratchlab.interp.mlx.lm import mean_loss, train_lm
 
@@ -20,13 +21,22 @@ from scratchlab.interp.mlx.lm import mean_loss, train_lm
 class LMActivations:
     def __init__(self, cfg: S.SAETaskConfig, ctx: Any, rng: np.random.Generator) -> None:
         lm = self.lm = cfg.lm
-        self.tok, train_ids, self.val_ids = load_tokens(lm.dataset, lm.tokenizer)
-        self.model = lm.model.build("mlx", self.tok.vocab_size, lm.block_size)
-        mx.eval(self.model.parameters())
-        ctx.log(f"training the LM for {lm.steps} steps")
-        self.lm_loss = train_lm(self.model, lambda: random_batch(train_ids, lm.block_size,
-                                                                 lm.batch_size, rng),
-                                lm.steps, lm.lr)
+        self.lm_loss: float | None = None
+        if lm.run is not None:  # a model the lm task trained: its weights, text and tokenizer
+            from scratchlab.transformer.lm.mlx import load_model
+
+            run = load_lm_run(lm.run, lm.block_size)
+            self.tok, train_ids, self.val_ids = run.tokenizer, run.train_ids, run.val_ids
+            self.model = load_model(run.config, self.tok.vocab_size, run.tensors)
+            ctx.log(f"loaded the LM of {lm.run}")
+        else:
+            self.tok, train_ids, self.val_ids = load_tokens(lm.dataset, lm.tokenizer)
+            self.model = lm.model.build("mlx", self.tok.vocab_size, lm.block_size)
+            mx.eval(self.model.parameters())
+            ctx.log(f"training the LM for {lm.steps} steps")
+            self.lm_loss = train_lm(self.model, lambda: random_batch(train_ids, lm.block_size,
+                                                                     lm.batch_size, rng),
+                                    lm.steps, lm.lr)
         self.model.eval()
         n_seq = max(1, lm.buffer_tokens // lm.block_size)
         train_x, _ = random_batch(train_ids, lm.block_size, n_seq, rng)
@@ -74,6 +84,8 @@ class LMActivations:
                                      S.feature_latents(f, lm.n_feature_page))
             viz.feature_page(feats, ctx.path("features.html"),
                              f"SAE features at {lm.hook}")
-        return {"lm_train_loss": self.lm_loss, "ce_clean": ce_clean, "ce_sae": ce_sae,
-                "ce_zero_ablation": ce_zero,
-                "loss_recovered": S.loss_recovered(ce_clean, ce_sae, ce_zero)}
+        out = {"ce_clean": ce_clean, "ce_sae": ce_sae, "ce_zero_ablation": ce_zero,
+               "loss_recovered": S.loss_recovered(ce_clean, ce_sae, ce_zero)}
+        if self.lm_loss is not None:
+            out["lm_train_loss"] = self.lm_loss
+        return out
