@@ -227,3 +227,26 @@ def test_metrics_of_result_json_are_plain_numbers(tmp_path: Path) -> None:
 
 def test_diverged_is_an_exception_type() -> None:
     assert issubclass(Diverged, Exception)
+
+
+@needs_both
+def test_every_run_reports_its_own_peak_memory(tmp_path: Path) -> None:
+    sweep = run_sweep(load_spec(write_spec(tmp_path, backends="[torch, mlx]", steps=20)),
+                      tmp_path / "out")
+    assert all(r.metrics["peak_mem_mb"] > 10 for r in sweep.results)
+
+
+def test_peak_rss_window_resets_between_runs() -> None:
+    import numpy as np
+
+    from scratchlab.core import memory
+
+    if not memory.reset_peak_rss():
+        pytest.skip("this OS cannot reset the peak resident set")
+    before = memory.peak_rss_mb()
+    block = np.ones(40 * 2**20 // 8)  # 40 MiB, touched
+    grown = memory.peak_rss_mb()
+    del block
+    memory.reset_peak_rss()
+    assert grown - before > 30
+    assert memory.peak_rss_mb() < grown - 30

@@ -49,7 +49,10 @@ def run_one(task: str, run: Run, run_dir: Path, device: str = "auto",
             torch.set_num_threads(threads)
         backend.seed(run.seed)
         component = get_registry().get("task", task, run.backend)
+        resolved = backend.device(device)
+        backend.reset_peak_memory(resolved)
         metrics = dict(component.factory(ctx) or {})
+        metrics.setdefault("peak_mem_mb", backend.peak_memory_mb(resolved))
         bad = [k for k, v in metrics.items() if "loss" in k and v != v]  # NaN check
         if bad:
             raise Diverged(f"final {bad[0]} is NaN")

@@ -12,6 +12,7 @@ import mlx.optimizers as optim
 import numpy as np
 from mlx.utils import tree_flatten, tree_unflatten
 
+from scratchlab.core import memory
 from scratchlab.core.errors import CheckpointError
 
 name = "mlx"
@@ -33,6 +34,20 @@ def device(want: str = "auto") -> str:
 
 def seed(value: int) -> None:
     mx.random.seed(value)
+
+
+def reset_peak_memory(device: str) -> None:
+    if device == "gpu":
+        mx.reset_peak_memory()
+    else:
+        memory.reset_peak_rss()
+
+
+def peak_memory_mb(device: str) -> float:
+    """GPU: MLX's allocator peak; on the CPU the process's peak resident memory."""
+    if device == "gpu":
+        return mx.get_peak_memory() / 2**20
+    return memory.peak_rss_mb()
 
 
 def to_numpy(x: Any) -> np.ndarray:

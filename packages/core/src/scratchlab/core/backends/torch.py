@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from scratchlab.core import memory
 from scratchlab.core.errors import CheckpointError
 
 name = "torch"
@@ -33,6 +34,20 @@ def device(want: str = "auto") -> str:
 
 def seed(value: int) -> None:
     torch.manual_seed(value)  # seeds every CUDA device too
+
+
+def reset_peak_memory(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats(device)
+    else:
+        memory.reset_peak_rss()
+
+
+def peak_memory_mb(device: str) -> float:
+    """CUDA: the caching allocator's peak; elsewhere the process's peak resident memory."""
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return memory.peak_rss_mb()
 
 
 def to_numpy(x: Any) -> np.ndarray:

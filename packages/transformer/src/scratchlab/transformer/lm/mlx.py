@@ -68,18 +68,26 @@ def current_lr(optimizer: Any) -> float:
 def train(stage: Stage, model: nn.Module, device: str) -> dict[str, float]:
     """Train ``model`` for one stage, resuming from the stage folder's checkpoint if there is
     one. Returns training tokens per second (of this process's steps after its first, which
-    pays for compilation and lazy initialisation) and the last val loss."""
+    pays for compilation and lazy initialisation), the val loss before the first step and the
+    last val loss."""
     ctx, t, data = stage.ctx, stage.train, stage.data
     optimizer = stage.optimizer.build(backend.name, model)
     schedule = stage.schedule.build(None, stage.steps)
     backend.set_lr(optimizer, schedule(0))  # records each group's base rate before a resume
     rng = np.random.default_rng(ctx.seed)
-    start, _ = restore_state(ctx, backend, model, optimizer, rng)
+    start, state = restore_state(ctx, backend, model, optimizer, rng)
+    out: dict[str, float] = {}
+    if start == 0:  # the curve's starting point, and the baseline for "how much did training help"
+        out["val_loss_init"] = evaluate(model, data.val_ids, stage.block_size, stage.batch_size,
+                                        t.eval_batches)
+        ctx.log_metrics(0, val_loss=out["val_loss_init"], val_bpb=data.bpb(out["val_loss_init"]))
+    elif state.get("val_loss_init") is not None:  # resumed: saved with the checkpoints
+        out["val_loss_init"] = state["val_loss_init"]
     # built after the restore: mx.compile captures the optimizer's state dict as it is now
     step_fn = backend.TrainStep(model, make_loss_fn(model.forward_aux), optimizer, t.clip_norm,
                                 compile=t.compile)
     model.train()
-    tokens, seconds, out = 0, 0.0, {}
+    tokens, seconds = 0, 0.0
     for step in range(start + 1, stage.steps + 1):
         backend.set_lr(optimizer, schedule(step - 1))
         x, y = random_batch(data.train_ids, stage.block_size, stage.batch_size, rng)
@@ -103,7 +111,8 @@ def train(stage: Stage, model: nn.Module, device: str) -> dict[str, float]:
                                                   else v for k, v in aux.items()}))
             out["val_loss"] = val_loss
         if should(t.checkpoint_every, step, stage.steps):
-            save_state(ctx, backend, model, optimizer, step, rng)
+            save_state(ctx, backend, model, optimizer, step, rng,
+                       extra={"val_loss_init": out.get("val_loss_init")})
         ctx.progress(step, stage.steps, loss=train_loss)
     out["tokens_per_s"] = tokens / seconds if seconds else 0.0
     return out
@@ -190,6 +199,8 @@ def run(ctx: RunContext) -> dict[str, Any]:
                             t.eval_batches)
     metrics.update(val_loss=val_loss, val_bpb=data.bpb(val_loss),
                    tokens_per_s=out["tokens_per_s"])
+    if "val_loss_init" in out:
+        metrics["val_loss_init"] = out["val_loss_init"]
     for length in cfg.eval.lengths:
         metrics[f"val_loss_at_{length}"] = evaluate(model, data.val_ids, length, t.batch_size,
                                                     t.eval_batches)
