@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchlab.core.config import build_config
-from scratchlab.core.testing import OP_TOL, assert_close, needs_both
+from scratchlab.core.testing import BACKENDS, OP_TOL, assert_close, needs_both
 from scratchlab.interp import superposition as sp
 
 
@@ -84,13 +84,26 @@ def test_toy_model_parity_forward_and_gradients():
     assert_close(t_model.b_final.grad, m_grads["b_final"], **OP_TOL)
 
 
-def test_generated_features_have_the_right_density():
-    import torch
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_generated_features_have_the_right_density(backend):
+    """Present with probability p, and then U[0, 1] (mean 1/2, variance 1/12) whatever p."""
+    if backend == "torch":
+        import torch
 
-    from scratchlab.interp.torch.superposition import generate_batch
+        from scratchlab.interp.torch.superposition import generate_batch
 
-    torch.manual_seed(0)
-    x = generate_batch(4096, torch.tensor([1.0, 0.1]), 8)
-    density = (x > 0).float().mean((0, 2))
-    assert abs(density[0].item() - 1.0) < 1e-3 and abs(density[1].item() - 0.1) < 0.01
+        torch.manual_seed(0)
+        x = generate_batch(4096, torch.tensor([1.0, 0.1]), 8).numpy()
+    else:
+        import mlx.core as mx
+
+        from scratchlab.interp.mlx.superposition import generate_batch
+
+        mx.random.seed(0)
+        x = np.array(generate_batch(4096, mx.array([1.0, 0.1]), 8))
+    density = (x > 0).mean((0, 2))
+    assert abs(density[0] - 1.0) < 1e-3 and abs(density[1] - 0.1) < 0.01
     assert x.max() <= 1 and x.min() >= 0
+    for k in range(2):
+        v = x[:, k][x[:, k] > 0]
+        assert abs(v.mean() - 0.5) < 0.02 and abs(v.var() - 1 / 12) < 0.01

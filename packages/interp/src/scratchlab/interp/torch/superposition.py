@@ -31,10 +31,12 @@ class ToyModel(nn.Module):
 
 
 def generate_batch(batch_size: int, probs: torch.Tensor, n_features: int) -> torch.Tensor:
-    """Features U[0, 1], each present with its instance's probability p: (batch, inst, feat)."""
-    shape = (batch_size, probs.shape[0], n_features)
-    present = torch.rand(shape) < probs[None, :, None]
-    return torch.rand(shape) * present
+    """Features U[0, 1], each present with its instance's probability p: (batch, inst, feat).
+    One uniform draw u serves both: present iff u < p, and then u / p is again U[0, 1), which
+    halves the random numbers drawn (the cost of a step at n=100)."""
+    p = probs[None, :, None]
+    u = torch.rand(batch_size, probs.shape[0], n_features)
+    return torch.where(u < p, u / p, 0.0)
 
 
 def instance_losses(model: ToyModel, x: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
