@@ -5,18 +5,24 @@ parameter tensors of a 12M-parameter GPT (6 layers, 384 wide, MLP 1536, vocabula
     python benchmarks/optim_step.py --reps 3 --no-write  # a quick look
 
 Gradients are fixed random tensors; a step is the optimizer update alone (``opt.step()`` in
-torch; ``apply_gradients`` + ``mx.eval`` in MLX). Each row is the median over ``--reps`` timed
-steps after 1 warm-up step. torch's references run in each of their implementations that work
-on this device: ``foreach=False`` (per tensor, like ours), ``foreach=True`` and ``fused=True``.
-torch.optim.Muon runs Newton–Schulz in bfloat16, so ours is timed with ``ns_dtype: bfloat16``
-next to it (by default only on CUDA: CPUs without bfloat16 matmul units emulate it, minutes per
-step at this size); MLX's built-in Muon runs it in float32, like our default. Muon updates the hidden matrices only, the
-rest goes to AdamW in both ours and the references (two built-in optimizers).
+torch; ``apply_gradients`` + ``mx.eval`` in MLX). For each optimizer, every implementation is
+built first and the timed steps are interleaved (A, B, C, A, B, C, ...) after one warm-up step
+each, so that load from other processes hits them alike; each row is the median over ``--reps``
+steps of the process CPU time (all threads, the figure compared; robust to waiting for a busy
+core) and of the wall time. Ours runs with its multi-tensor (``torch._foreach_*``) path and
+with its per-tensor reference; torch's built-ins in each implementation that works on this
+device: ``foreach=False``, ``foreach=True`` and ``fused=True``. torch.optim.Muon runs
+Newton–Schulz in bfloat16 only, so it is timed next to ours with ``ns_dtype: bfloat16`` (by
+default only on CUDA: CPUs without bfloat16 matmul units emulate it, ~40 s per step here; pass
+``--bf16``); MLX's built-in Muon runs it in float32, like our default. Muon updates the hidden
+matrices only, the rest goes to AdamW in both ours and the references (two built-in optimizers).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import statistics
 import time
 from pathlib import Path
@@ -54,24 +60,27 @@ SPECS: dict[str, dict[str, Any]] = {
 }
 
 
-def median_time(step: Any, reps: int, sync: Any = lambda: None) -> float:
-    step()  # warm-up: state allocation, first-call overheads
-    sync()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
+def interleaved(steps: dict[str, Any], reps: int, sync: Any = lambda: None) -> dict[str, tuple[float, float]]:
+    """Median (CPU ms, wall ms) per step of each implementation, their timed steps interleaved."""
+    for step in steps.values():  # warm-up: state allocation, first-call overheads
         step()
         sync()
-        times.append(time.perf_counter() - t0)
-    ms = statistics.median(times) * 1e3
-    return ms
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in steps}
+    for _ in range(reps):
+        for k, step in steps.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            step()
+            sync()
+            times[k].append((time.process_time() - c0, time.perf_counter() - t0))
+    return {k: (statistics.median(c for c, _ in ts) * 1e3, statistics.median(w for _, w in ts) * 1e3)
+            for k, ts in times.items()}
 
 
 def is_hidden(name: str, shape: tuple[int, ...]) -> bool:
     return name.startswith("blocks.") and len(shape) == 2
 
 
-def bench_torch(reps: int, bf16: bool | None) -> list[tuple[str, str, float]]:
+def bench_torch(reps: int, bf16: bool | None) -> list[tuple[str, str, float, float]]:
     import torch
 
     from scratchlab.optim.config import optimizer_config
@@ -96,47 +105,49 @@ def bench_torch(reps: int, bf16: bool | None) -> list[tuple[str, str, float]]:
             mod.register_parameter(leaf, p)
         return m
 
-    if bf16 is None:  # CPUs without bfloat16 matmul units emulate it: minutes per Muon step
+    def split(m: torch.nn.Module) -> tuple[list, list, list]:
+        named = list(m.named_parameters())
+        return ([p for _, p in named], [p for n, p in named if is_hidden(n, tuple(p.shape))],
+                [p for n, p in named if not is_hidden(n, tuple(p.shape))])
+
+    def two(a: Any, b: Any) -> Any:
+        def step() -> None:
+            a.step()
+            b.step()
+        return step
+
+    if bf16 is None:  # CPUs without bfloat16 matmul units emulate it: ~40 s per Muon step
         bf16 = dev == "cuda"
     rows = []
     for label, spec in SPECS.items():
         if "bf16" in label and not bf16:
             print(f"skip torch {label}: bfloat16 Newton–Schulz on {dev} (pass --bf16 to time it)")
             continue
-        m = model()
-        rows.append((label, "scratchlab", median_time(build(optimizer_config(spec), m).step, reps, sync)))
-        print("torch", *rows[-1], flush=True)
-        named = list(m.named_parameters())
-        params = [p for _, p in named]
-        hidden = [p for n, p in named if is_hidden(n, tuple(p.shape))]
-        rest = [p for n, p in named if not is_hidden(n, tuple(p.shape))]
+        steps = {"scratchlab (foreach)": build(optimizer_config(spec), model(), foreach=True).step,
+                 "scratchlab (per tensor)": build(optimizer_config(spec), model(), foreach=False).step}
         for impl in ("foreach=False", "foreach=True", "fused=True"):
             kw = {impl.split("=")[0]: impl.endswith("True")}
+            params, hidden, rest = split(model())
             try:
                 if label.startswith("sgd"):
-                    ref = torch.optim.SGD(params, lr=0.1, momentum=0.9, **kw)
-                    step = ref.step
+                    steps[f"torch.optim ({impl})"] = torch.optim.SGD(params, lr=0.1, momentum=0.9, **kw).step
                 elif label == "adamw":
-                    step = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.1, **kw).step
-                elif "bf16" in label:
-                    if impl != "foreach=False":
-                        continue  # torch.optim.Muon has one implementation
-                    muon = torch.optim.Muon(hidden, lr=0.02, weight_decay=0.0)
-                    adamw = torch.optim.AdamW(rest, lr=1e-3, weight_decay=0.01)
-
-                    def step(muon: Any = muon, adamw: Any = adamw) -> None:
-                        muon.step()
-                        adamw.step()
-                else:
-                    continue  # no built-in Lion; fp32-NS Muon has no built-in twin in torch
-                rows.append((label, f"torch.optim ({impl})", median_time(step, reps, sync)))
-                print("torch", *rows[-1], flush=True)
+                    steps[f"torch.optim ({impl})"] = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.1,
+                                                                       **kw).step
+                elif "bf16" in label and impl == "foreach=False":  # Muon has one implementation
+                    steps["torch.optim (Muon + AdamW)"] = two(
+                        torch.optim.Muon(hidden, lr=0.02, weight_decay=0.0),
+                        torch.optim.AdamW(rest, lr=1e-3, weight_decay=0.01))
             except (RuntimeError, ValueError) as exc:  # e.g. fused not supported here
                 print(f"skip torch {label} {impl}: {exc}")
+        for impl, (cpu, wall) in interleaved(steps, reps, sync).items():
+            rows.append((label, impl, cpu, wall))
+            print("torch", *rows[-1], flush=True)
+        del steps
     return rows
 
 
-def bench_mlx(reps: int) -> list[tuple[str, str, float]]:
+def bench_mlx(reps: int) -> list[tuple[str, str, float, float]]:
     import mlx.core as mx
     import mlx.nn as nn
     import mlx.optimizers as optim
@@ -164,35 +175,32 @@ def bench_mlx(reps: int) -> list[tuple[str, str, float]]:
         m = nn.Module()
         for k, v in tree_unflatten(flat).items():
             m[k] = v
-        rows.append((label, "scratchlab", median_time(runner(build(optimizer_config(spec), m)), reps)))
-        print("mlx", *rows[-1], flush=True)
+        steps = {"scratchlab": runner(build(optimizer_config(spec), m))}
         if label.startswith("sgd"):
             ref = optim.SGD(0.1, momentum=0.9)
         elif label == "adamw":
             ref = optim.AdamW(1e-3, weight_decay=0.1, bias_correction=True)
         elif label == "lion":
             ref = optim.Lion(1e-4, weight_decay=0.1)
-        elif label == "muon + adamw":
+        else:
             ref = optim.MultiOptimizer(
                 [optim.Muon(0.02, weight_decay=0.0), optim.AdamW(1e-3, bias_correction=True)],
                 [lambda path, p: is_hidden(path, tuple(p.shape))])
-        else:
-            continue
-        rows.append((label, "mlx.optimizers", median_time(runner(ref), reps)))
-        print("mlx", *rows[-1], flush=True)
+        steps["mlx.optimizers"] = runner(ref)
+        for impl, (cpu, wall) in interleaved(steps, reps).items():
+            rows.append((label, impl, cpu, wall))
+            print("mlx", *rows[-1], flush=True)
     return rows
 
 
-def table(rows: list[tuple[str, str, str, float]]) -> str:
-    out = ["| backend | optimizer | implementation | ms / step | vs fastest built-in |",
-           "|---|---|---|---|---|"]
-    for backend, label, impl, ms in rows:
-        refs = [r[3] for r in rows if r[0] == backend and r[1] == label and r[2] != "scratchlab"]
-        ratio = f"{ms / min(refs):.2f}x" if refs else "—"
-        out.append(f"| {backend} | {label} | {impl} | {ms:.1f} | {ratio} |")
+def table(rows: list[tuple[str, str, str, float, float]]) -> str:
+    out = ["| backend | optimizer | implementation | CPU ms / step | wall ms / step | CPU time vs fastest built-in |",
+           "|---|---|---|---|---|---|"]
+    for backend, label, impl, cpu, wall in rows:
+        refs = [r[3] for r in rows if r[0] == backend and r[1] == label and not r[2].startswith("scratchlab")]
+        ratio = f"{cpu / min(refs):.2f}x" if refs else "—"
+        out.append(f"| {backend} | {label} | {impl} | {cpu:.1f} | {wall:.1f} | {ratio} |")
     return "\n".join(out)
-
-
 
 
 def main() -> None:
@@ -204,23 +212,25 @@ def main() -> None:
                     help="time bfloat16 Newton–Schulz (ours and torch.optim.Muon); default: on CUDA")
     args = ap.parse_args()
     n = sum(int(np.prod(s)) for s in shapes().values())
+    load_before = os.getloadavg()[0]
     rows = []
     if args.backend in ("torch", "both"):
         rows += [("torch", *r) for r in bench_torch(args.reps, args.bf16)]
     if args.backend in ("mlx", "both"):
         rows += [("mlx", *r) for r in bench_mlx(args.reps)]
-    import os
-    import platform
-
+    load = max(load_before, os.getloadavg()[0])
     cmd = "python benchmarks/optim_step.py" + (f" --reps {args.reps}" if args.reps != 10 else "") \
-        + (f" --backend {args.backend}" if args.backend != "both" else "")
+        + (f" --backend {args.backend}" if args.backend != "both" else "") \
+        + {None: "", True: " --bf16", False: " --no-bf16"}[args.bf16]
+    threads = os.environ.get("OMP_NUM_THREADS", "default")
     body = (f"## Optimizer step time ({n / 1e6:.1f}M parameters, {len(shapes())} tensors)\n\n"
-            f"`{cmd}` on {platform.machine()} {platform.system()}, "
-            f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs at load average "
-            f"{os.getloadavg()[0]:.0f} (at or above the CPU count, other work competes and single "
-            f"timings vary several-fold: compare on an idle machine). Median of {args.reps} "
-            "steps; see "
-            "[docs/optimisers.md](optimisers.md).\n\n" + table(rows))
+            f"`OMP_NUM_THREADS={threads} {cmd}` on {platform.machine()} {platform.system()}, "
+            f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, load average up to {load:.1f}"
+            + (" (other work competed: compare the ratios, not the times)" if load >= 1.5 else "")
+            + f". Implementations of one optimizer interleaved step by step in one process; median "
+            f"of {args.reps} steps; the ratio compares CPU time. What the multi-tensor path does and "
+            "why a CPU `fused=True` kernel stays ahead: [docs/optimisers.md](optimisers.md#speed).\n\n"
+            + table(rows))
     print(body)
     if not args.no_write:
         write_section("optim_step", body, DOC)

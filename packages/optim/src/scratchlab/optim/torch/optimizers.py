@@ -2,7 +2,15 @@
 
 One ``torch.optim.Optimizer`` whose param groups each name their algorithm: Muon's matrices and
 its AdamW fallback live in a single optimizer, so ``state_dict()``, checkpoints and schedules
-(``base_lr`` per group) just work. Each rule is a static ``update(p, grad, state, group)``.
+(``base_lr`` per group) just work. Each rule is written twice from the same update rule:
+``update(p, grad, state, group)`` for one tensor (the readable reference) and
+``update_foreach(params, grads, states, group)`` for every tensor of a group at once with
+``torch._foreach_*`` ops, the way torch.optim's ``foreach=True`` implementations do: one call
+per operation instead of one per operation per tensor (tests hold the two bitwise equal). As in
+torch.optim, the multi-tensor path is the default on accelerators only: there it saves a kernel
+launch per tensor and operation; on a CPU each ``_foreach`` op is a loop over the same kernels
+that streams every tensor through memory before the next op starts, which measured slower than
+finishing one tensor while it is in cache (docs/optimisers.md#speed).
 Mirrors scratchlab/optim/mlx/optimizers.py name for name.
 """
 
@@ -14,6 +22,7 @@ from typing import Any
 
 import torch
 import torch.nn as nn
+from torch import Tensor
 
 from scratchlab.optim.groups import Group, plan
 
@@ -36,6 +45,24 @@ class SGD:
             grad = grad.add(buf, alpha=mu) if group["nesterov"] else buf
         p.add_(grad, alpha=-group["lr"])
 
+    @staticmethod
+    def update_foreach(params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]],
+                       group: dict[str, Any]) -> None:
+        if group["weight_decay"] != 0:
+            grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+        mu = group["momentum"]
+        if mu != 0:
+            old = [(s["momentum_buffer"], g) for s, g in zip(states, grads) if "momentum_buffer" in s]
+            if old:
+                bufs, old_grads = map(list, zip(*old))
+                torch._foreach_mul_(bufs, mu)
+                torch._foreach_add_(bufs, old_grads)
+            for s, g in zip(states, grads):
+                s.setdefault("momentum_buffer", g.clone())  # b_1 = g_1
+            bufs = [s["momentum_buffer"] for s in states]
+            grads = torch._foreach_add(grads, bufs, alpha=mu) if group["nesterov"] else bufs
+        torch._foreach_add_(params, grads, alpha=-group["lr"])
+
 
 class Adam:
     """m and v: running means of g and g^2; divide both by (1 - beta^t) to undo their pull
@@ -44,12 +71,16 @@ class Adam:
 
     decoupled = False
 
-    @classmethod
-    def update(cls, p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+    @staticmethod
+    def init_state(p: Tensor, state: dict[str, Any]) -> None:
         if not state:
             state["step"] = torch.tensor(0.0)
             state["exp_avg"] = torch.zeros_like(p)
             state["exp_avg_sq"] = torch.zeros_like(p)
+
+    @classmethod
+    def update(cls, p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        cls.init_state(p, state)
         lr, wd, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
         state["step"] += 1
         t = state["step"].item()
@@ -64,6 +95,29 @@ class Adam:
         step_size = lr / (1 - beta1**t)
         denom = (v.sqrt() / math.sqrt(1 - beta2**t)).add_(group["eps"])
         p.addcdiv_(m, denom, value=-step_size)
+
+    @classmethod
+    def update_foreach(cls, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]],
+                       group: dict[str, Any]) -> None:
+        for p, s in zip(params, states):
+            cls.init_state(p, s)
+        lr, wd, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
+        steps = [s["step"] for s in states]
+        torch._foreach_add_(steps, 1)
+        ts = [t.item() for t in steps]  # tensors may have taken different numbers of steps
+        if wd != 0:
+            if cls.decoupled:
+                torch._foreach_mul_(params, 1 - lr * wd)
+            else:
+                grads = torch._foreach_add(grads, params, alpha=wd)
+        m, v = [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]
+        torch._foreach_lerp_(m, grads, 1 - beta1)
+        torch._foreach_mul_(v, beta2)
+        torch._foreach_addcmul_(v, grads, grads, value=1 - beta2)
+        denom = torch._foreach_sqrt(v)
+        torch._foreach_div_(denom, [math.sqrt(1 - beta2**t) for t in ts])
+        torch._foreach_add_(denom, group["eps"])
+        torch._foreach_addcdiv_(params, m, denom, [-lr / (1 - beta1**t) for t in ts])
 
 
 class AdamW(Adam):
@@ -87,6 +141,21 @@ class Lion:
             p.mul_(1 - lr * wd)
         p.add_(direction, alpha=-lr)
         m.lerp_(grad, 1 - beta2)
+
+    @staticmethod
+    def update_foreach(params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]],
+                       group: dict[str, Any]) -> None:
+        for p, s in zip(params, states):
+            if not s:
+                s["exp_avg"] = torch.zeros_like(p)
+        lr, wd, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
+        m = [s["exp_avg"] for s in states]
+        direction = torch._foreach_lerp(m, grads, 1 - beta1)
+        torch._foreach_sign_(direction)
+        if wd != 0:
+            torch._foreach_mul_(params, 1 - lr * wd)
+        torch._foreach_add_(params, direction, alpha=-lr)
+        torch._foreach_lerp_(m, grads, 1 - beta2)
 
 
 def zeropower_via_newtonschulz(G: torch.Tensor, steps: int = 5,
@@ -146,19 +215,42 @@ class Muon:
             p.mul_(1 - lr * group["weight_decay"])
         p.add_(O.to(p.dtype), alpha=-adjusted_lr(lr, group["adjust_lr"], tuple(p.shape)))
 
+    @staticmethod
+    def update_foreach(params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]],
+                       group: dict[str, Any]) -> None:
+        """The elementwise parts over all matrices at once; Newton–Schulz (a few GEMMs per
+        matrix, which is where the time goes) stays one matrix at a time."""
+        for p, s in zip(params, states):
+            if not s:
+                s["momentum_buffer"] = torch.zeros_like(p)
+        bufs, mu = [s["momentum_buffer"] for s in states], group["momentum"]
+        torch._foreach_lerp_(bufs, grads, 1 - mu)
+        us = torch._foreach_lerp(grads, bufs, mu) if group["nesterov"] else bufs
+        dtype = torch.bfloat16 if group["ns_dtype"] == "bfloat16" else torch.float32
+        lr = group["lr"]
+        if group["weight_decay"] != 0:
+            torch._foreach_mul_(params, 1 - lr * group["weight_decay"])
+        for p, u in zip(params, us):
+            O = zeropower_via_newtonschulz(u, group["ns_steps"], tuple(group["ns_coefficients"]),
+                                           group["eps"], dtype)
+            p.add_(O.to(p.dtype), alpha=-adjusted_lr(lr, group["adjust_lr"], tuple(p.shape)))
+
 
 ALGORITHMS: dict[str, Any] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "lion": Lion, "muon": Muon}
 
 
 class Routed(torch.optim.Optimizer):
-    """One optimizer, several update rules: each param group's ``algorithm`` picks its rule."""
+    """One optimizer, several update rules: each param group's ``algorithm`` picks its rule.
+    ``foreach=True`` runs each rule's ``update_foreach``, ``False`` the per-tensor ``update``;
+    ``None`` (default) picks foreach when every parameter of the group is off the CPU."""
 
-    def __init__(self, groups: list[dict[str, Any]]) -> None:
+    def __init__(self, groups: list[dict[str, Any]], foreach: bool | None = None) -> None:
         for g in groups:
             if g.get("algorithm") not in ALGORITHMS:
                 raise ValueError(f"unknown algorithm {g.get('algorithm')!r}")
             g.setdefault("base_lr", g["lr"])  # what schedules multiply (core's set_lr)
         super().__init__(groups, {})
+        self.foreach = foreach
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
@@ -168,18 +260,25 @@ class Routed(torch.optim.Optimizer):
                 loss = closure()
         for group in self.param_groups:
             rule = ALGORITHMS[group["algorithm"]]
-            for p in group["params"]:
-                if p.grad is not None:
+            params = [p for p in group["params"] if p.grad is not None]
+            foreach = self.foreach
+            if foreach is None:
+                foreach = all(p.device.type != "cpu" for p in params)
+            if foreach and params:
+                rule.update_foreach(params, [p.grad for p in params], [self.state[p] for p in params],
+                                    group)
+            else:
+                for p in params:
                     rule.update(p, p.grad, self.state[p], group)
         return loss
 
 
-def build(config: Any, model: nn.Module) -> Routed:
+def build(config: Any, model: nn.Module, foreach: bool | None = None) -> Routed:
     """The optimizer factory (``(config, model)``): routes the trainable parameters by ``plan``."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     by_name = dict(named)
     groups = plan(config, [(n, tuple(p.shape)) for n, p in named])
-    return Routed([to_param_group(g, by_name) for g in groups])
+    return Routed([to_param_group(g, by_name) for g in groups], foreach)
 
 
 def to_param_group(group: Group, by_name: dict[str, nn.Parameter]) -> dict[str, Any]:
