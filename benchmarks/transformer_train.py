@@ -47,18 +47,21 @@ def command(script: str) -> str:
     return shlex.join(["python", script, *argv])
 
 
-def matmul_peak(n: int = 2048, repeats: int = 5) -> float:
-    """The best fp32 FLOP/s of an n x n matmul in torch (2 n^3 FLOPs per product)."""
+def matmul_peak(m: int = 2048, k: int | None = None, n: int | None = None,
+                repeats: int = 5) -> float:
+    """The best fp32 FLOP/s of one (m, k) @ (k, n) product in torch (2 m k n FLOPs); square by
+    default."""
     import torch
 
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    k, n = k or m, n or m
+    a, b = torch.randn(m, k), torch.randn(k, n)
     a @ b
     best = float("inf")
     for _ in range(repeats):
         tic = time.perf_counter()
         a @ b
         best = min(best, time.perf_counter() - tic)
-    return 2 * n**3 / best
+    return 2 * m * k * n / best
 
 
 def flops_per_token(n_params: int, n_pos: int) -> float:
