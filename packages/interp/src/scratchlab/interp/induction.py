@@ -22,16 +22,22 @@ BOS = 0  # token 0 starts every sequence; the random tokens are drawn from 1..vo
 
 @dataclass
 class InductionConfig:
-    model: Any = choice("model", {"name": "gpt", "n_layers": 2, "n_heads": 4,
-                                  "d_model": 64, "ffn": "none"})
+    # ALiBi: position enters only as a penalty growing with distance, so no head can attend
+    # to "exactly L - 1 back" by position (the shortcut learned positions allow), while a
+    # previous-token head is easy. Attention-only, explicit attention so hook_pattern fires.
+    model: Any = choice("model", {"name": "gpt", "n_layers": 2, "n_heads": 4, "d_model": 128,
+                                  "ffn": "none", "positional": "alibi",
+                                  "attention": {"name": "causal", "fused": False}})
     vocab_size: int = 64
     half_len: int = 32  # L: each sequence is BOS + L random tokens + the same L again
-    # training rows repeat segments of length U[min_half_len, L] (None: always L, which lets a
-    # layer-0 head solve the task positionally instead of forming an induction circuit)
-    min_half_len: int | None = 16
+    # training rows repeat segments of length U[min_half_len, L] filled up with fresh tokens
+    # (None: always L). Varying the distance fights the positional shortcut of learned positions;
+    # with ALiBi it is not needed.
+    min_half_len: int | None = None
     steps: int = 1500
     batch_size: int = 32
-    lr: float = 1e-3
+    lr: float = 3e-3
+    warmup: int = 100  # steps of linear learning-rate warmup
     weight_decay: float = 0.01
     eval_every: int = 50
     eval_batch: int = 64
@@ -43,6 +49,8 @@ class InductionConfig:
         if self.min_half_len is not None and not 1 <= self.min_half_len <= self.half_len:
             raise ValueError(f"min_half_len must lie in [1, half_len={self.half_len}], got "
                              f"{self.min_half_len}")
+        if self.warmup < 0:
+            raise ValueError(f"warmup must be non-negative, got {self.warmup}")
         if self.steps < 1 or self.batch_size < 1 or self.eval_batch < 1:
             raise ValueError("steps, batch_size and eval_batch must be positive")
         if self.model is None:
@@ -51,6 +59,10 @@ class InductionConfig:
     @property
     def seq_len(self) -> int:
         return 1 + 2 * self.half_len
+
+    def lr_scale(self, step: int) -> float:
+        """Linear warmup over the first ``warmup`` steps (1-based), then constant."""
+        return min(1.0, step / self.warmup) if self.warmup else 1.0
 
 
 def repeated_tokens(batch: int, half_len: int, vocab_size: int, rng: np.random.Generator,

@@ -40,9 +40,11 @@ def run(ctx: RunContext) -> dict[str, Any]:
     rng = np.random.default_rng(ctx.seed)
     eval_tokens = ind.repeated_tokens(cfg.eval_batch, cfg.half_len, cfg.vocab_size,
                                       np.random.default_rng(10_000 + ctx.seed))
+    backend.set_lr(opt, 1.0)  # pins the base rate before a resume loads the optimizer
     start, _ = restore_state(ctx, backend, model, opt, rng)
     metrics: dict[str, float] = {}
     for step in range(start + 1, cfg.steps + 1):
+        backend.set_lr(opt, cfg.lr_scale(step))
         tokens = ind.repeated_tokens(cfg.batch_size, cfg.half_len, cfg.vocab_size, rng,
                                      cfg.min_half_len)
         loss, _ = step_fn(torch.from_numpy(tokens))
