@@ -1,11 +1,14 @@
 """PPO on CartPole-v1: wall time per environment step, torch vs MLX, against CleanRL's figure.
 
-    python benchmarks/rl_ppo_speed.py [--steps 16384] [--reps 3] [--no-write]
+    OMP_NUM_THREADS=1 python benchmarks/rl_ppo_speed.py [--steps 16384] [--reps 3] [--no-write]
 
 Both backends run the real `rl` task (CleanRL hyperparameters: 4 envs x 128 steps, 4 epochs
 x 4 minibatches) in this process, interleaved, best of ``--reps`` (the least disturbed by
-other load). Reference: CleanRL's ppo.py took about 61 s per 500k steps on 2 quiet cores
-(122 us per step). Writes its section of docs/benchmarks.md.
+other load). Wall time and CPU time (time.process_time: what this process itself used, less
+inflated by other jobs) per environment step, split into rollouts and updates. Reference:
+CleanRL's ppo.py took about 61 s per 500k steps on 2 quiet cores (122 us per step). Writes
+its section of docs/benchmarks.md only when the 1-minute load average stays below
+``--max-load`` (a loaded machine's wall times say little about the code).
 """
 
 from __future__ import annotations
@@ -24,8 +27,11 @@ DOC = ROOT / "docs" / "benchmarks.md"
 CLEANRL_US_PER_STEP = 61e6 / 500_000
 
 
-def time_run(backend: str, steps: int) -> tuple[float, float, float]:
-    """(us per env step of the whole loop, of the rollouts, of the updates)."""
+Timing = tuple[float, float, float, float, float]
+
+
+def time_run(backend: str, steps: int) -> Timing:
+    """us per env step: (wall, wall in rollouts, wall in updates, CPU, CPU in rollouts)."""
     from scratchlab.core.config import build_config
     from scratchlab.core.context import RunContext
     from scratchlab.rl import rollout
@@ -33,12 +39,13 @@ def time_run(backend: str, steps: int) -> tuple[float, float, float]:
 
     cfg = build_config(RLConfig, {"train": {"total_steps": steps}})
     collect = rollout.collect_steps
-    spent = {"rollout": 0.0}
+    spent = {"rollout": 0.0, "rollout_cpu": 0.0}
 
     def timed(*a, **k):  # type: ignore[no-untyped-def]
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         out = collect(*a, **k)
         spent["rollout"] += time.perf_counter() - t
+        spent["rollout_cpu"] += time.process_time() - c
         return out
 
     import scratchlab.rl.task as task
@@ -46,13 +53,14 @@ def time_run(backend: str, steps: int) -> tuple[float, float, float]:
     task.collect_steps = timed
     try:
         run = importlib.import_module(f"scratchlab.rl.{backend}.task").run
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         m = run(RunContext("bench", "ppo", 0, backend, cfg, Path(tempfile.mkdtemp())))
-        wall = time.perf_counter() - t
+        wall, cpu = time.perf_counter() - t, time.process_time() - c
     finally:
         task.collect_steps = collect
-    n = m["env_steps"]
-    return 1e6 * wall / n, 1e6 * spent["rollout"] / n, 1e6 * (wall - spent["rollout"]) / n
+    us = 1e6 / m["env_steps"]
+    return (us * wall, us * spent["rollout"], us * (wall - spent["rollout"]), us * cpu,
+            us * spent["rollout_cpu"])
 
 
 
@@ -62,30 +70,40 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=16384)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--max-load", type=float, default=1.5)
     args = ap.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     time_run("torch", 1024), time_run("mlx", 1024)  # imports and first-call costs
-    best: dict[str, tuple[float, float, float]] = {}
+    loads = [os.getloadavg()[0]]
+    best: dict[str, Timing] = {}
     for _ in range(args.reps):
         for backend in ("torch", "mlx"):
             r = time_run(backend, args.steps)
             best[backend] = min(best.get(backend, r), r)
-    load = os.getloadavg()[0]
-    rows = [f"| {b} | {best[b][0]:.0f} | {best[b][1]:.0f} | {best[b][2]:.0f} | "
-            f"{best[b][0] / CLEANRL_US_PER_STEP:.2f} | {best[b][0] / best['torch'][0]:.2f} |"
-            for b in ("torch", "mlx")]
+            loads.append(os.getloadavg()[0])
+    rows = [f"| {b} | {t[0]:.0f} | {t[1]:.0f} | {t[2]:.0f} | {t[3]:.0f} | {t[4]:.0f} | "
+            f"{t[3] - t[4]:.0f} | {t[0] / CLEANRL_US_PER_STEP:.2f} | "
+            f"{t[0] / best['torch'][0]:.2f} |" for b, t in best.items()]
     body = "\n".join([
-        f"Command: `python benchmarks/rl_ppo_speed.py --steps {args.steps} --reps {args.reps}`",
+        f"Command: `OMP_NUM_THREADS=1 python benchmarks/rl_ppo_speed.py --steps {args.steps} "
+        f"--reps {args.reps}`",
         "",
         f"PPO on CartPole-v1, CleanRL hyperparameters, {args.steps} environment steps, best of "
-        f"{args.reps}; {os.cpu_count()} CPU cores, load average {load:.1f} while measuring "
-        f"(CleanRL's reference, {CLEANRL_US_PER_STEP:.0f} us/step, was on 2 quiet cores).",
+        f"{args.reps}; {os.cpu_count()} CPU cores, 1-minute load average {min(loads):.1f}-"
+        f"{max(loads):.1f} while measuring (CleanRL's reference, {CLEANRL_US_PER_STEP:.0f} "
+        f"us/step wall, was on 2 quiet cores).",
         "",
-        "| backend | us per env step | rollout | update | / CleanRL | / torch |",
-        "|---|---:|---:|---:|---:|---:|", *rows])
+        "| backend | wall us / env step | rollout | update | CPU us / env step | rollout | "
+        "update | wall / CleanRL | wall / torch |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|", *rows])
     print(body)
-    if not args.no_write:
-        write_section("rl_ppo_speed", body, DOC)
+    if args.no_write:
+        return
+    if max(loads) > args.max_load:
+        print(f"\nnot written to {DOC.name}: load average reached {max(loads):.1f} > "
+              f"{args.max_load} (rerun on a quiet machine, or pass --max-load)")
+        return
+    write_section("rl_ppo_speed", body, DOC)
 
 
 if __name__ == "__main__":

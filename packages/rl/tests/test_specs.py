@@ -15,8 +15,10 @@ from scratchlab.core.testing import needs_both
 EXPERIMENTS = Path(__file__).resolve().parents[3] / "experiments"
 
 
-def run_tiny(name: str, tmp_path: Path, overrides: list[str]):
+def run_tiny(name: str, tmp_path: Path, overrides: list[str], seeds: list[int] | None = None):
     spec = load_spec(EXPERIMENTS / name, overrides=overrides)
+    if seeds is not None:
+        spec = spec.__class__(**{**spec.__dict__, "seeds": seeds})
     sweep = run_sweep(spec, tmp_path)
     assert [r.status for r in sweep.results] == ["ok"] * len(sweep.results), \
         [(r.run.variant, r.error) for r in sweep.results]
@@ -43,8 +45,8 @@ def test_ppo_cartpole_spec_smoke(tmp_path):
 def test_pg_variance_spec_smoke(tmp_path):
     sweep, md = run_tiny("pg_variance.yaml", tmp_path, [
         "train.total_steps=100", "variance.batches=3", "variance.critic_fit_batches=1",
-        "algorithm.batch_episodes=2", "env.max_episode_steps=20"])
-    assert len(sweep.results) == 8
+        "algorithm.batch_episodes=2", "env.max_episode_steps=20"], seeds=[0])
+    assert len(sweep.results) == 13  # 13 variants, one seed here
     assert "Gradient estimators" in md
     for r in sweep.results:
         assert r.metrics["grad_var"] >= 0 and r.metrics["grad_bias"] >= 0
@@ -85,8 +87,14 @@ def test_pg_variance_variants_differ_only_in_the_estimator():
     """A variant that renames its algorithm replaces the base mapping: guard the shared
     hyperparameters, or the comparison (and the exact gamma = 1 reference) would be void."""
     runs = load_spec(EXPERIMENTS / "pg_variance.yaml").runs()
-    shared = {(a.lr, a.critic_lr, a.gamma, a.batch_episodes)
-              for a in (r.config.algorithm.config for r in runs)}
-    assert shared == {(0.05, 0.5, 1.0, 8)}
+    shared = {(a.lr, a.gamma, a.batch_episodes) for a in (r.config.algorithm.config for r in runs)}
+    assert shared == {(0.05, 1.0, 8)}
+    critic = {(r.config.algorithm.config.critic_lr, r.config.variance.batches,
+                r.config.variance.critic_fit_batches) for r in runs if "rough" not in r.variant}
+    assert critic == {(0.5, 300, 20)}
+    rough = {(r.config.algorithm.config.critic_lr, r.config.variance.batches,
+              r.config.variance.critic_fit_batches) for r in runs if "rough" in r.variant}
+    assert rough == {(0.05, 300, 10)}
+    assert len(runs) == 13 * 3
     assert {r.config.algorithm.name for r in runs} == {
         "reinforce", "reinforce_baseline", "reinforce_value", "actor_critic", "gae"}

@@ -20,11 +20,12 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def sample(logits: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Gumbel-max sampling: argmax(logits + Gumbel noise) ~ softmax(logits). -> (a, log pi(a))."""
-    u = rng.random(logits.shape)
-    actions = np.argmax(logits - np.log(-np.log(u + 1e-12) + 1e-12), axis=-1)
-    logp = np.take_along_axis(log_softmax(logits), actions[..., None], -1)[..., 0]
-    return actions, logp
+    """Gumbel-max sampling: argmax(log pi + Gumbel noise) ~ pi. -> (a, log pi(a)).
+
+    (u = 0 would give -inf noise, i.e. never that action: probability 2^-53 per draw.)"""
+    logp = log_softmax(logits)
+    actions = np.argmax(logp - np.log(-np.log(rng.random(logits.shape))), axis=-1)
+    return actions, np.take_along_axis(logp, actions[..., None], -1)[..., 0]
 
 
 @dataclass
@@ -48,21 +49,22 @@ class Rollout:
 
 def collect_steps(env: object, act: ActFn, obs: np.ndarray, num_steps: int,
                   rng: np.random.Generator) -> tuple[Rollout, np.ndarray]:
-    """``num_steps`` steps of every env (PPO); episodes continue across rollouts."""
-    buf: dict[str, list[np.ndarray]] = {k: [] for k in
-                                        ("obs", "actions", "logprobs", "values", "rewards", "dones")}
-    for _ in range(num_steps):
-        logits, values = act(obs)
-        actions, logp = sample(logits, rng)
-        next_obs, rew, term, trunc, _ = env.step(actions)  # type: ignore[attr-defined]
-        for k, v in zip(buf, (obs, actions, logp, values, rew, (term | trunc))):
-            buf[k].append(v)
-        obs = next_obs
+    """``num_steps`` steps of every env (PPO); episodes continue across rollouts.
+
+    CleanRL's storage: buffers allocated once, row t written at step t."""
+    shape = (num_steps, len(obs))
+    obs_buf = np.zeros(shape + obs.shape[1:], np.float32)
+    actions, logprobs, values, rewards, dones = (np.zeros(shape, dt) for dt in (
+        np.int64, np.float32, np.float32, np.float64, np.float64))
+    for t in range(num_steps):
+        obs_buf[t] = obs
+        logits, values[t] = act(obs)
+        actions[t], logprobs[t] = sample(logits, rng)
+        obs, rewards[t], term, trunc, _ = env.step(actions[t])  # type: ignore[attr-defined]
+        dones[t] = term | trunc
     _, last_value = act(obs)
-    arr = {k: np.stack(v) for k, v in buf.items()}
-    dones = arr["dones"].astype(np.float64)
-    roll = Rollout(arr["obs"], arr["actions"], arr["logprobs"], arr["values"], arr["rewards"],
-                   dones, np.ones_like(dones), last_value, int(dones.sum()))
+    roll = Rollout(obs_buf, actions, logprobs, values, rewards, dones, np.ones_like(dones),
+                   last_value, int(dones.sum()))
     return roll, obs
 
 

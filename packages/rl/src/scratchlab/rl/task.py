@@ -49,10 +49,13 @@ def train(ctx: RunContext, algo: Any, env: Any, rng: np.random.Generator) -> dic
     """The learning loop: collect, update, log (step = environment steps)."""
     cfg: RLConfig = ctx.config
     total, window = cfg.train.total_steps, cfg.train.window
+    if algo.mode == "steps":  # whole rollouts only, as CleanRL (total // batch_size updates)
+        total = max(1, total // algo.cfg.batch_size) * algo.cfg.batch_size
     recent: deque[float] = deque(maxlen=window)
+    last100: deque[float] = deque(maxlen=100)  # a second, longer "final return" window
     steps, updates, steps_to_target = 0, 0, math.inf
     grad_norms: list[float] = []
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()  # CPU time: less load-sensitive
     obs = env.reset() if algo.mode == "steps" else None
     while steps < total:
         if algo.mode == "steps":
@@ -68,6 +71,7 @@ def train(ctx: RunContext, algo: Any, env: Any, rng: np.random.Generator) -> dic
         updates += 1
         grad_norms.append(stats["grad_norm"])
         recent.extend(returns)
+        last100.extend(returns)
         row = {k: v for k, v in stats.items() if math.isfinite(v)}
         if returns:
             row["episode_return"] = float(np.mean(returns))
@@ -78,13 +82,15 @@ def train(ctx: RunContext, algo: Any, env: Any, rng: np.random.Generator) -> dic
         row["wall_s"] = time.perf_counter() - start
         ctx.log_metrics(steps, **row)
         ctx.progress(min(steps, total), total, ret=float(np.mean(recent)) if recent else 0.0)
-    wall = time.perf_counter() - start
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     reached = math.isfinite(steps_to_target)
     return {"final_return": float(np.mean(recent)) if recent else math.nan,
+            "final_return100": float(np.mean(last100)) if last100 else math.nan,
             # censored at the run's length when never reached (keeps the table finite)
             "steps_to_target": float(steps_to_target if reached else steps),
             "reached_target": float(reached), "env_steps": float(steps),
             "updates": float(updates), "train_wall_s": wall, "us_per_step": 1e6 * wall / steps,
+            "cpu_us_per_step": 1e6 * cpu / steps,
             "grad_norm_mean": float(np.mean(grad_norms))}
 
 

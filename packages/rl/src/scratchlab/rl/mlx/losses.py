@@ -43,7 +43,8 @@ def ppo_loss(logits: mx.array, values: mx.array, actions: mx.array,
              old_logprobs: mx.array, advantages: mx.array, returns: mx.array,
              old_values: mx.array, cfg: PPOConfig) -> tuple[mx.array, dict[str, mx.array]]:
     """The clipped surrogate, the (clipped) value loss and the entropy bonus, as CleanRL."""
-    logratio = log_prob(logits, actions) - old_logprobs
+    logp = logits - mx.logsumexp(logits, axis=-1, keepdims=True)  # for the ratio and entropy
+    logratio = mx.take_along_axis(logp, actions[..., None], axis=-1).squeeze(-1) - old_logprobs
     ratio = mx.exp(logratio)
     approx_kl = mx.stop_gradient(((ratio - 1) - logratio).mean())  # k3 estimator of KL(old||new)
     clipfrac = mx.stop_gradient((mx.abs(ratio - 1.0) > cfg.clip_coef).astype(mx.float32).mean())
@@ -55,7 +56,7 @@ def ppo_loss(logits: mx.array, values: mx.array, actions: mx.array,
         v_loss = 0.5 * mx.maximum((values - returns) ** 2, (v_clipped - returns) ** 2).mean()
     else:
         v_loss = 0.5 * ((values - returns) ** 2).mean()
-    ent = entropy(logits).mean()
+    ent = -(mx.exp(logp) * logp).sum(-1).mean()
     loss = pg_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss
     return loss, {"pg_loss": mx.stop_gradient(pg_loss), "v_loss": mx.stop_gradient(v_loss),
                   "entropy": mx.stop_gradient(ent), "approx_kl": approx_kl, "clipfrac": clipfrac}

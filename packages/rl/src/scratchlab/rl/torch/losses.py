@@ -42,7 +42,8 @@ def ppo_loss(logits: torch.Tensor, values: torch.Tensor, actions: torch.Tensor,
              old_logprobs: torch.Tensor, advantages: torch.Tensor, returns: torch.Tensor,
              old_values: torch.Tensor, cfg: PPOConfig) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The clipped surrogate, the (clipped) value loss and the entropy bonus, as CleanRL."""
-    logratio = log_prob(logits, actions) - old_logprobs
+    logp = torch.log_softmax(logits, -1)  # once, for the ratio and the entropy
+    logratio = logp.gather(-1, actions[..., None]).squeeze(-1) - old_logprobs
     ratio = logratio.exp()
     with torch.no_grad():
         approx_kl = ((ratio - 1) - logratio).mean()  # the k3 estimator of KL(old || new)
@@ -55,7 +56,7 @@ def ppo_loss(logits: torch.Tensor, values: torch.Tensor, actions: torch.Tensor,
         v_loss = 0.5 * torch.max((values - returns) ** 2, (v_clipped - returns) ** 2).mean()
     else:
         v_loss = 0.5 * ((values - returns) ** 2).mean()
-    ent = entropy(logits).mean()
+    ent = -(logp.exp() * logp).sum(-1).mean()
     loss = pg_loss - cfg.ent_coef * ent + cfg.vf_coef * v_loss
     return loss, {"pg_loss": pg_loss.detach(), "v_loss": v_loss.detach(),
                   "entropy": ent.detach(), "approx_kl": approx_kl, "clipfrac": clipfrac}
