@@ -64,3 +64,17 @@ def test_feature_page_lists_top_contexts(tmp_path):
     assert len(feats[0]["examples"]) == 2 and feats[1]["examples"] == []
     viz.feature_page(feats, tmp_path / "f.html")
     assert "latent 2" in (tmp_path / "f.html").read_text()
+
+
+def test_warmup_and_bad_settings():
+    import pytest
+
+    from scratchlab.core.config import ConfigError, build_config
+
+    cfg = build_config(ind.InductionConfig, {"warmup": 4})
+    assert [cfg.lr_scale(s) for s in (1, 2, 4, 5, 1000)] == [0.25, 0.5, 1.0, 1.0, 1.0]
+    assert build_config(ind.InductionConfig, {"warmup": 0}).lr_scale(1) == 1.0
+    assert cfg.model.config.positional.name == "alibi"  # the default: no positional shortcut
+    for bad in ({"warmup": -1}, {"min_half_len": 40}, {"vocab_size": 2}):
+        with pytest.raises((ValueError, ConfigError)):
+            build_config(ind.InductionConfig, bad)
