@@ -146,3 +146,32 @@ def test_cache_is_bounded_and_gives_the_same_ids():
     text = real_text()[:20_000]
     assert small.encode(text) == tok.encode(text) == small.encode(text)
     assert 0 < len(small._cache) <= 50
+
+
+@pytest.mark.parametrize("pattern", ["gpt2", "gpt4"])
+def test_ignore_merges_gives_the_same_ids_on_trained_vocabularies(pattern):
+    """Every token our trainer makes is what the merges give on its own bytes, so looking a
+    whole chunk up first (``ignore_merges``, tiktoken's shortcut) changes no id."""
+    tok = trained(pattern)
+    plain = BPETokenizer(tok.vocab, tok.merges, tok.pattern, tok.special_tokens)
+    assert tok.ignore_merges and not plain.ignore_merges
+    assert all(plain.encode_chunk(t) == [i] for i, t in tok.vocab.items())
+    text = real_text()
+    assert plain.encode(text) == tok.encode(text)
+    raw = text.encode()[:3000] + b"\xff\xe2\x82"
+    assert plain.encode_bytes(raw) == tok.encode_bytes(raw)
+
+
+@pytest.mark.parametrize("ignore_merges,expected", [(False, ["a", "bc"]), (True, ["abc"])])
+def test_ignore_merges_matches_hf_where_it_matters(ignore_merges, expected):
+    """A token the merges cannot reach from its bytes (bc first, so ab + c never happens):
+    plain BPE gives [a, bc], the whole-chunk lookup [abc]; tokenizers agrees either way."""
+    tokenizers = pytest.importorskip("tokenizers")
+    vocab = [bytes([b]) for b in range(256)] + [b"bc", b"ab", b"abc"]
+    a, b, c = b"abc"
+    merges = [(b, c, 256), (a, b, 257), (257, c, 258)]
+    tok = BPETokenizer(vocab, merges, ignore_merges=ignore_merges)
+    ids = tok.encode("abc")
+    assert [tok.vocab[i].decode() for i in ids] == expected
+    hf = tokenizers.Tokenizer.from_str(json.dumps(to_hf_dict(tok)))
+    assert hf.encode("abc").ids == ids

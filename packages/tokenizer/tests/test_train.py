@@ -165,3 +165,43 @@ def test_vocab_stops_when_no_pair_is_left():
     assert [tok.vocab[m[2]] for m in tok.merges] == [b"ab"]
     assert tok.vocab_size == 257
     assert set(string.ascii_letters) <= {chr(b) for b in range(256)}
+
+
+@pytest.mark.parametrize("pattern", [GPT2_PATTERN, GPT4_PATTERN, r"[a-z]+|\d"])
+def test_streamed_files_count_like_the_texts(tmp_path, pattern):
+    """Byte ranges cut at safe newlines, read and counted by workers, give the counts of the
+    whole texts (non-ASCII, \\r\\n and blank lines included)."""
+    from collections import Counter
+
+    from scratchlab.tokenizer.patterns import count_chunks_files, file_ranges
+
+    texts = [DOCS[:60_000] + "naïve café\r\n\n  日本語 🎉\nx\ny", DOCS[60_000:90_000]]
+    paths = []
+    for k, text in enumerate(texts):
+        paths.append(tmp_path / f"{k}.txt")
+        paths[-1].write_bytes(text.encode("utf-8"))
+    expected: Counter[str] = Counter()
+    for text in texts:
+        expected.update(count_chunks([text], pattern, processes=1))
+    for processes in (1, 2):
+        assert count_chunks_files(paths, pattern, processes, block_bytes=3_000) == expected
+    ranges = file_ranges(paths[0], pattern, 3_000)
+    assert ranges[0][1] == 0 and ranges[-1][2] == len(texts[0].encode())
+    assert all(r[2] == s[1] for r, s in zip(ranges, ranges[1:]))
+    assert len(ranges) > (10 if pattern != r"[a-z]+|\d" else 0)
+
+
+def test_train_bpe_files_equals_train_bpe(tmp_path):
+    from scratchlab.tokenizer import train_bpe_files
+
+    path = tmp_path / "a.txt"
+    path.write_text(DOCS[:80_000], encoding="utf-8")
+    from_files = train_bpe_files([path], 500, processes=2)
+    assert from_files.merges == train_bpe(DOCS[:80_000], 500, processes=1).merges
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"ok\n" * 10 + b"caf\xe9\n")
+    with pytest.raises(ScratchlabError, match=r"not valid UTF-8 .* at byte 33"):
+        train_bpe_files([bad], 300, processes=2)
+    assert train_bpe_files([bad], 300, errors="replace", processes=1).merges
+    with pytest.raises(ScratchlabError, match="no input files"):
+        train_bpe_files([], 300)

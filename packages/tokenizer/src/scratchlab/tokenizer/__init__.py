@@ -15,7 +15,7 @@ from scratchlab.tokenizer.formats import (
 )
 from scratchlab.tokenizer.patterns import GPT2_PATTERN, GPT4_PATTERN, PATTERNS
 from scratchlab.tokenizer.tokenizer import BPETokenizer
-from scratchlab.tokenizer.train import train_bpe
+from scratchlab.tokenizer.train import train_bpe, train_bpe_files
 
 load = BPETokenizer.load
 
@@ -32,4 +32,5 @@ __all__ = [
                                           "load",
                                           "to_tiktoken",
                                           "train_bpe",
+                                          "train_bpe_files",
 ]

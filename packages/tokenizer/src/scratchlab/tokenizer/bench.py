@@ -51,19 +51,24 @@ def build_corpus(mb: float, out: Path) -> Path:
 
 
 def peak_mb() -> float:
-    """Peak resident memory of this process and its (finished) children, in MB."""
+    """Peak resident memory of this process plus its largest (finished) child, in MB: Linux's
+    ``ru_maxrss`` of the children is the maximum over them. Pages shared after ``fork`` count
+    twice, so this is an upper bound."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return (own + kids) / 1024  # Linux reports KiB
 
 
 def train_once(impl: str, corpus: Path, vocab: int, pattern: str, processes: int) -> dict[str, Any]:
-    text = corpus.read_text(encoding="utf-8")
+    """Both read the corpus file in their own streaming way: ours ``train_bpe_files`` (workers
+    read byte ranges), tokenizers ``Tokenizer.train([file])`` (its rust reader)."""
+    corpus_mb = corpus.stat().st_size / 1e6
     if impl == "ours":
-        from scratchlab.tokenizer import train_bpe
+        from scratchlab.tokenizer import train_bpe_files
 
         start = time.perf_counter()
-        tok = train_bpe(text, vocab, pattern=pattern, processes=processes, progress=False)
+        tok = train_bpe_files([corpus], vocab, pattern=pattern, processes=processes,
+                              progress=False)
         seconds = time.perf_counter() - start
         extra = {"pretokenize_s": tok.meta["pretokenize_s"], "merge_s": tok.meta["merge_s"],
                  "merges": len(tok.merges), "chunks": tok.meta["distinct_chunks"]}
@@ -82,11 +87,12 @@ def train_once(impl: str, corpus: Path, vocab: int, pattern: str, processes: int
         trainer = trainers.BpeTrainer(vocab_size=vocab, show_progress=False,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
         start = time.perf_counter()
-        hf.train_from_iterator([text], trainer)
+        hf.train([str(corpus)], trainer)
         seconds = time.perf_counter() - start
         extra = {"merges": len(json.loads(hf.to_str())["model"]["merges"])}
-    return {"impl": impl, "vocab": vocab, "seconds": seconds,
-            "peak_mb": peak_mb(), "corpus_mb": len(text.encode()) / 1e6, **extra}
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"impl": impl, "vocab": vocab, "seconds": seconds, "peak_mb": peak_mb(),
+            "peak_own_mb": own, "corpus_mb": corpus_mb, **extra}
 
 
 def run_isolated(*args: str, timeout: float = 3600) -> dict[str, Any]:

@@ -85,17 +85,16 @@ def _load(path: Path) -> Any:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from scratchlab.tokenizer.tokenizer import read_text
-    from scratchlab.tokenizer.train import train_bpe
+    from scratchlab.tokenizer.train import train_bpe_files
 
-    texts = [read_text(p, errors=args.errors) for p in args.input]
     start = time.perf_counter()
-    tok = train_bpe(texts, args.vocab_size, pattern=args.pattern, special_tokens=args.special,
-                    min_frequency=args.min_frequency, algorithm=args.algorithm,
-                    processes=args.processes)
+    tok = train_bpe_files(args.input, args.vocab_size, pattern=args.pattern,
+                          special_tokens=args.special, min_frequency=args.min_frequency,
+                          algorithm=args.algorithm, processes=args.processes,
+                          errors=args.errors)
     tok.meta["inputs"] = [str(p) for p in args.input]
     tok.save(args.out)
-    print(f"{tok} trained on {sum(map(len, texts)):,} characters in "
+    print(f"{tok} trained on {tok.meta['train_bytes']:,} bytes in "
           f"{time.perf_counter() - start:.2f}s -> {args.out}", file=sys.stderr)
     return 0
 

@@ -1,9 +1,9 @@
 """Files: our own versioned JSON, Hugging Face ``tokenizer.json``, and tiktoken ranks.
 
 Our format (``"format": "scratchlab-bpe", "version": 1``) stores every token's bytes (hex, by
-id), the merges as id triples in learned order, the split pattern, the special tokens and free
-``meta`` (training settings and time). Loading checks it fully: every merge must concatenate
-its two tokens into the third, so a damaged file fails with a clear message instead of
+id), the merges as id triples in learned order, the split pattern, the special tokens,
+``ignore_merges`` (absent in older files: false) and free ``meta`` (training settings and
+time). Loading checks it fully: every merge must concatenate its two tokens into the third, so a damaged file fails with a clear message instead of
 encoding wrongly.
 """
 
@@ -41,7 +41,8 @@ def to_dict(tok: BPETokenizer) -> dict[str, Any]:
             "pattern_name": patterns.pattern_name(tok.pattern),
             "special_tokens": tok.special_tokens,
             "vocab": [tok.vocab[i].hex() if i in tok.vocab else None for i in range(size)],
-            "merges": [list(m) for m in tok.merges], "meta": tok.meta}
+            "merges": [list(m) for m in tok.merges], "ignore_merges": tok.ignore_merges,
+            "meta": tok.meta}
 
 
 def from_dict(data: Any, source: str = "<dict>") -> BPETokenizer:
@@ -57,10 +58,12 @@ def from_dict(data: Any, source: str = "<dict>") -> BPETokenizer:
         merges = [(int(a), int(b), int(c)) for a, b, c in data["merges"]]
         specials = {str(k): int(v) for k, v in data.get("special_tokens", {}).items()}
         pattern = str(data["pattern"])
+        ignore_merges = bool(data.get("ignore_merges", False))
     except (KeyError, TypeError, ValueError) as exc:
         raise ScratchlabError(f"{source} is corrupt: {type(exc).__name__} {exc}") from None
     try:
-        return BPETokenizer(vocab, merges, pattern, specials, meta=data.get("meta") or {})
+        return BPETokenizer(vocab, merges, pattern, specials, meta=data.get("meta") or {},
+                            ignore_merges=ignore_merges)
     except ScratchlabError as exc:
         raise ScratchlabError(f"{source} is corrupt: {exc}") from None
 
@@ -112,7 +115,8 @@ def to_hf_dict(tok: BPETokenizer) -> dict[str, Any]:
                     "use_regex": False},
         "model": {"type": "BPE", "dropout": None, "unk_token": None,
                   "continuing_subword_prefix": None, "end_of_word_suffix": None,
-                  "fuse_unk": False, "byte_fallback": False, "ignore_merges": False,
+                  "fuse_unk": False, "byte_fallback": False,
+                  "ignore_merges": tok.ignore_merges,
                   "vocab": vocab,
                   "merges": [[to_unicode(tok.vocab[a]), to_unicode(tok.vocab[b])]
                              for a, b, _ in tok.merges]},
@@ -166,7 +170,8 @@ def from_hf_dict(data: dict[str, Any], source: str = "<tokenizer.json>") -> BPET
                               "vocabulary") from None
     except (TypeError, ValueError) as exc:
         raise ScratchlabError(f"{source} is corrupt: {exc}") from None
-    return BPETokenizer(vocab, merges, pattern, specials, meta={"imported_from": "hf"})
+    return BPETokenizer(vocab, merges, pattern, specials, meta={"imported_from": "hf"},
+                        ignore_merges=bool(model.get("ignore_merges", False)))
 
 
 def import_hf(path: str | Path) -> BPETokenizer:
@@ -246,7 +251,8 @@ def from_tiktoken(ranks: dict[bytes, int], pattern: str = patterns.GPT2_PATTERN,
         merges.append((ranks[parts[0]], ranks[parts[1]], rank))
     return BPETokenizer({i: t for t, i in ranks.items()}, merges,
                         patterns.resolve_pattern(pattern), special_tokens,
-                        meta={"imported_from": "tiktoken"})
+                        meta={"imported_from": "tiktoken"},
+                        ignore_merges=True)  # tiktoken looks a whole chunk up first
 
 
 def from_tiktoken_encoding(enc: Any) -> BPETokenizer:

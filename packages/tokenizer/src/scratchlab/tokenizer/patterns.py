@@ -12,8 +12,9 @@ import multiprocessing as mp
 import os
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 import regex
@@ -30,6 +31,7 @@ PATTERNS = {"gpt2": GPT2_PATTERN, "gpt4": GPT4_PATTERN}
 # alternative crosses it, the lookahead in \s+(?!\S) sees only that one newline, nothing looks
 # behind). So the text can be cut there into lines and equal lines split once (docs/bpe.md).
 SAFE_CUT = re.compile(r"(?<=[!-~]\n)(?=[!-~])")
+SAFE_CUT_BYTES = re.compile(rb"(?<=[!-~]\n)(?=[!-~])")  # the same cut in UTF-8 bytes
 
 
 def resolve_pattern(pattern: str) -> str:
@@ -221,3 +223,93 @@ def count_chunks(texts: Iterable[str], pattern: str, processes: int | None = Non
     finally:
         _TEXTS = []
     return total
+
+
+# --- counting files without reading them whole ------------------------------------------------
+# The parent process only finds cut points (a few KB read per block); each worker reads its own
+# byte range of the file, decodes it and returns the Counter of its chunks. No process ever
+# holds the whole text (4 bytes a character as a Python str once one character is outside
+# Latin-1), so peak memory is the chunk counts plus a few blocks, not a multiple of the corpus.
+
+def file_ranges(path: str | Path, pattern: str, block_bytes: int) -> list[tuple[str, int, int]]:
+    """(path, start, end) byte ranges of about ``block_bytes``, cut at safe newlines (found in
+    the bytes: in UTF-8 a byte below 0x80 is always that ASCII character). Custom patterns:
+    the whole file."""
+    path = str(path)
+    out: list[tuple[str, int, int]] = []
+    try:
+        f = open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise _file_error(path, exc) from None
+    with f:
+        size = os.fstat(f.fileno()).st_size
+        if not covers_everything(pattern):
+            return [(path, 0, size)] if size else []
+        start = 0
+        while start < size:
+            end, pos = size, start + block_bytes
+            while pos < size:  # the first safe cut at or after pos
+                f.seek(pos - 2)
+                window = f.read(1 << 16)
+                m = SAFE_CUT_BYTES.search(window, 2)
+                if m is not None:
+                    end = pos - 2 + m.start()
+                    break
+                pos += len(window) - 2
+            out.append((path, start, end))
+            start = end
+    return out
+
+
+def _file_error(path: str, exc: OSError) -> ScratchlabError:
+    if isinstance(exc, FileNotFoundError):
+        return ScratchlabError(f"the input file {path} does not exist")
+    if isinstance(exc, IsADirectoryError):
+        return ScratchlabError(f"the input {path} is a directory, not a text file")
+    return ScratchlabError(f"cannot read {path}: {exc.strerror or exc}")
+
+
+def _count_file_range(args: tuple[str, int, int, str, str]) -> Counter[str]:
+    path, start, end, pattern, errors = args
+    try:
+        with open(path, "rb") as f:
+            f.seek(start)
+            data = f.read(end - start)
+    except OSError as exc:
+        raise _file_error(path, exc) from None
+    try:
+        text = data.decode("utf-8", errors)
+    except UnicodeDecodeError as exc:
+        raise ScratchlabError(
+            f"{path} is not valid UTF-8 ({exc.reason} at byte {start + exc.start}); convert "
+            "it, or read it with errors='replace' (CLI: --errors replace)") from None
+    del data
+    return _count_piece((text, pattern))
+
+
+def count_chunks_files(paths: Sequence[str | Path], pattern: str, processes: int | None = None,
+                       errors: str = "strict", block_bytes: int = 2_000_000) -> Counter[str]:
+    """:func:`count_chunks` of text files (each file split on its own), streamed: workers read
+    byte ranges of ~``block_bytes`` themselves and send back Counters, at most two per worker
+    in flight. ``errors``: 'strict' refuses a file that is not UTF-8 (naming the byte),
+    'replace' reads it with U+FFFD."""
+    if errors not in ("strict", "replace"):
+        raise ScratchlabError(f"errors must be 'strict' or 'replace', got {errors!r}")
+    jobs = [(*r, pattern, errors) for p in paths for r in file_ranges(p, pattern, block_bytes)]
+    nproc = min(processes or os.cpu_count() or 1, len(jobs))
+    total: Counter[str] = Counter()
+    if nproc <= 1:
+        for job in jobs:
+            total.update(_count_file_range(job))
+        return total
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    with mp.get_context(method).Pool(nproc) as pool:
+        pending: list[Any] = []
+        for job in jobs:  # a bounded window: results never pile up in this process
+            pending.append(pool.apply_async(_count_file_range, (job,)))
+            if len(pending) >= 2 * nproc:
+                total.update(pending.pop(0).get())
+        for result in pending:
+            total.update(result.get())
+    return total
+

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing as mp
 import os
+import sys
 from array import array
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
@@ -41,7 +42,7 @@ class BPETokenizer:
                  pattern: str = patterns.GPT2_PATTERN,
                  special_tokens: dict[str, int] | None = None,
                  meta: dict[str, Any] | None = None, max_cache: int = 1_000_000,
-                 special_policy: SpecialPolicy = "raise") -> None:
+                 special_policy: SpecialPolicy = "raise", ignore_merges: bool = False) -> None:
         self.vocab: dict[int, bytes] = (dict(vocab) if isinstance(vocab, dict)
                                         else dict(enumerate(vocab)))
         self.merges = [tuple(m) for m in merges]
@@ -53,6 +54,7 @@ class BPETokenizer:
             raise ScratchlabError(f"special_policy must be one of {', '.join(POLICIES)}, got "
                                   f"{special_policy!r}")
         self.special_policy = special_policy
+        self.ignore_merges = bool(ignore_merges)
         self._check()
         self.vocab_size = 1 + max([*self.vocab, *self.special_tokens.values()])
         self.byte_ids = [self._ids_by_bytes[bytes([b])] for b in range(256)]
@@ -97,12 +99,17 @@ class BPETokenizer:
 
     # --- encoding ----------------------------------------------------------------------------
     def encode_chunk(self, chunk: bytes) -> list[int]:
-        """Merges by rank on one chunk: merge the adjacent pair learnt earliest, leftmost
+        """With ``ignore_merges``, a chunk that is itself a token is that token. Otherwise
+        merges by rank on one chunk: merge the adjacent pair learnt earliest, leftmost
         first, until no learnt pair is left. ``ranks[k]`` holds pair k's rank << 32 | merged
         id, so ``min`` and ``list.index`` (both in C) find the next merge, and a merge only
         re-looks-up its two neighbours. (Pairs made by a merge were learnt after it, so all
         occurrences of one pair are merged before any other: the same as merging them all
         left to right, which is what training did.)"""
+        if self.ignore_merges:
+            whole = self._ids_by_bytes.get(chunk)
+            if whole is not None:
+                return [whole]
         ids = list(chunk) if self._identity_bytes else [self.byte_ids[b] for b in chunk]
         if len(ids) < 2:
             return ids
@@ -246,17 +253,36 @@ class BPETokenizer:
 
 class _ChunkCache(dict):  # type: ignore[type-arg]
     """chunk -> its ids as packed int32; a missing chunk is encoded on first use. Cleared when
-    it holds ``max_cache`` chunks, which bounds memory on endless streams."""
+    it holds ``max_cache`` chunks besides the seeds, which bounds memory on endless streams. With
+    ``ignore_merges`` it starts out holding every token that is text (a chunk that is a token
+    is that token), so a cold cache only runs the merge loop on chunks of two or more tokens:
+    about half the distinct chunks of held-out text at vocabulary 32k (docs/bpe.md)."""
 
     def __init__(self, tokenizer: BPETokenizer, errors: str) -> None:
         super().__init__()
         self.tokenizer, self.errors = tokenizer, errors
+        self.seeded = 0  # how many tokens the cache was seeded with (0: not yet)
+
+    def _seed(self) -> None:
+        """Every token that is a whole string, on the first miss (not at construction)."""
+        tok = self.tokenizer
+        for i, token in tok.vocab.items():
+            try:
+                self[token.decode("utf-8", self.errors)] = i.to_bytes(4, sys.byteorder)
+            except UnicodeDecodeError:  # part of a character: never a whole chunk
+                pass
+        self.seeded = len(self)
 
     def __missing__(self, chunk: str) -> bytes:
         tok = self.tokenizer
+        if tok.ignore_merges and not self.seeded:
+            self._seed()
+            if chunk in self:
+                return self[chunk]  # type: ignore[no-any-return]
         ids = array("i", tok.encode_chunk(chunk.encode("utf-8", self.errors))).tobytes()
-        if len(self) >= tok.max_cache:
+        if len(self) >= tok.max_cache + self.seeded:
             self.clear()
+            self.seeded = 0
         self[chunk] = ids
         return ids
 

@@ -29,47 +29,56 @@ SHIFT = 20  # pair key = left << 20 | right (vocabularies up to about a million 
 MASK = (1 << SHIFT) - 1
 COUNT_SHIFT = 2 * SHIFT  # heap entry = pair key - count << 40: smallest = most frequent
 KEY_MASK = (1 << COUNT_SHIFT) - 1
+PURGE_EVERY = 4096  # merges between sweeps of pairs whose count fell to zero
 
 Progress = Callable[[int], None]
 
 
 class _InitialIndex:
-    """Which chunks contain each byte pair: one stable sort of all initial pairs."""
+    """Which chunks contain each byte pair: the initial pairs sorted once (int32 arrays)."""
 
-    def __init__(self, keys: np.ndarray, word_of: np.ndarray) -> None:
-        order = np.argsort(keys, kind="stable")
-        self.keys, self.words = keys[order], word_of[order]
+    def __init__(self, keys: np.ndarray, words: np.ndarray) -> None:
+        self.keys, self.words = keys, words  # sorted by key; words ascending within a key
 
     def chunks(self, key: int) -> list[int]:
         lo, hi = np.searchsorted(self.keys, [key, key + 1])
         return np.unique(self.words[lo:hi]).tolist()  # type: ignore[no-any-return]
 
 
+_RANK_TABLE = bytes(BYTE_RANK)  # byte -> its HF rank, for bytes.translate
+
+
 def _initial(chunk_counts: Mapping[str, int]) -> tuple[list[list[int]], list[int],
                                                        dict[int, int], _InitialIndex]:
-    """Chunks as symbol lists (in HF rank numbering), pair counts, and the byte-pair index."""
-    encoded = [c.encode("utf-8") for c in chunk_counts]
-    keep = [i for i, e in enumerate(encoded) if len(e) >= 2]
-    counts_all = list(chunk_counts.values())
-    encoded = [encoded[i] for i in keep]
-    counts = [counts_all[i] for i in keep]
-    if not encoded:
-        return [], [], {}, _InitialIndex(np.zeros(0, np.int64), np.zeros(0, np.int64))
-    rank = np.array(BYTE_RANK, dtype=np.int64)
-    flat = rank[np.frombuffer(b"".join(encoded), dtype=np.uint8)]
-    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-    word_of = np.repeat(np.arange(len(encoded), dtype=np.int64), lengths)
-    last = np.cumsum(lengths) - 1  # positions that end a chunk start no pair
+    """Chunks as symbol lists (in HF rank numbering), pair counts, and the byte-pair index.
+    One stable sort of all initial pairs gives both the counts and the index; int32 keeps
+    the arrays small (a pair of byte ranks fits in 28 bits)."""
+    words, counts = [], []
+    for chunk, n in chunk_counts.items():
+        e = chunk.encode("utf-8")
+        if len(e) >= 2:
+            words.append(e.translate(_RANK_TABLE))
+            counts.append(n)
+    if not words:
+        empty = np.zeros(0, np.int32)
+        return [], [], {}, _InitialIndex(empty, empty)
+    flat = np.frombuffer(b"".join(words), dtype=np.uint8).astype(np.int32)
+    lengths = np.fromiter(map(len, words), dtype=np.int32, count=len(words))
     valid = np.ones(len(flat) - 1, dtype=bool)
-    valid[last[:-1]] = False
+    valid[np.cumsum(lengths)[:-1] - 1] = False  # positions that end a chunk start no pair
     keys = ((flat[:-1] << SHIFT) | flat[1:])[valid]
-    word_of = word_of[:-1][valid]
+    del flat
+    word_of = np.repeat(np.arange(len(words), dtype=np.int32), lengths - 1)
+    del valid, lengths
+    order = np.argsort(keys, kind="stable")
+    keys, word_of = keys[order], word_of[order]
+    del order
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
     weights = np.asarray(counts, dtype=np.int64)[word_of]
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    totals = np.bincount(inverse, weights=weights).astype(np.int64)
-    pair_counts = dict(zip(uniq.tolist(), totals.tolist()))
-    words = [rank[np.frombuffer(e, dtype=np.uint8)].tolist() for e in encoded]
-    return words, counts, pair_counts, _InitialIndex(keys, word_of)
+    totals = np.add.reduceat(weights, starts)
+    del weights
+    pair_counts = dict(zip(keys[starts].tolist(), totals.tolist()))
+    return [list(w) for w in words], counts, pair_counts, _InitialIndex(keys, word_of)
 
 
 def train_fast(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: int = 0,
@@ -78,12 +87,15 @@ def train_fast(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: in
     words, counts, pc, initial = _initial(chunk_counts)
     vocab = [bytes([RANK_BYTE[r]]) for r in range(256)]  # internal: HF rank numbering
     index = {t: i for i, t in enumerate(vocab)}
-    where: dict[int, set[int]] = {}  # pairs made by merges -> chunks that may contain them
+    # pairs made by merges -> chunks that may contain them: lists (a set costs 216 bytes even
+    # for one chunk), duplicates dropped when the pair is merged
+    where: dict[int, list[int]] = {}
     heap = [key - (c << COUNT_SHIFT) for key, c in pc.items()]
     heapq.heapify(heap)
     merges: list[Merge] = []
     threshold = max(1, min_frequency)
     pc_get = pc.get
+    next_purge = PURGE_EVERY
     while len(vocab) < n_tokens and heap:
         entry = heapq.heappop(heap)
         key = entry & KEY_MASK
@@ -102,9 +114,9 @@ def train_fast(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: in
             new = index[token] = len(vocab)
             vocab.append(token)
         merges.append((a, b, new))
-        chunks = where.pop(key) if (a >= 256 or b >= 256) else initial.chunks(key)
+        chunks = set(where.pop(key)) if (a >= 256 or b >= 256) else initial.chunks(key)
         touched: set[int] = set()
-        a_shift, new_shift = a << SHIFT, new << SHIFT
+        new_shift = new << SHIFT
         for w in chunks:
             word = words[w]
             try:
@@ -126,9 +138,9 @@ def train_fast(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: in
                         touched.add(p)
                         s = where.get(p)
                         if s is None:
-                            where[p] = {w}
-                        else:
-                            s.add(w)
+                            where[p] = [w]
+                        elif s[-1] != w:
+                            s.append(w)
                     if i + 2 < size:  # (b, right) -> (new, right)
                         right = word[i + 2]
                         p = (b << SHIFT) | right
@@ -138,9 +150,9 @@ def train_fast(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: in
                         touched.add(p)
                         s = where.get(p)
                         if s is None:
-                            where[p] = {w}
-                        else:
-                            s.add(w)
+                            where[p] = [w]
+                        elif s[-1] != w:
+                            s.append(w)
                     out.append(new)
                     i += 2
                 else:
@@ -155,12 +167,19 @@ def train_fast(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: in
                 i = j
             if changed:
                 words[w] = out
-        del a_shift
         pc.pop(key, None)  # every occurrence is gone (a == b leaves no aa either)
         for p in touched:
             c = pc[p]
             if c > 0:
                 heapq.heappush(heap, p - (c << COUNT_SHIFT))
+        if len(merges) >= next_purge:  # forget pairs that no longer occur anywhere
+            next_purge += PURGE_EVERY
+            dead = [p for p, c in pc.items() if c <= 0]
+            for p in dead:
+                del pc[p]
+                where.pop(p, None)
+            heap = [p - (c << COUNT_SHIFT) for p, c in pc.items()]  # drops stale entries
+            heapq.heapify(heap)
         if progress is not None:
             progress(len(vocab))
     return _to_byte_ids(vocab, merges)
