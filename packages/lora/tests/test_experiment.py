@@ -26,9 +26,9 @@ def test_lora_vs_full_smoke(tmp_path: Path) -> None:
     sweep = run_sweep(spec, tmp_path)
     assert [r.status for r in sweep.results] == ["ok"] * len(spec.variants)
     md = (tmp_path / "lora_vs_full" / "results.md").read_text()
-    assert "## LoRA vs full fine-tuning" in md and "lora_qv_r8" in md
+    assert "## LoRA vs full fine-tuning" in md and "lora_r8_qv_lr1e-2" in md
     by_variant = {r.run.variant: r.metrics for r in sweep.results}
-    full, qv = by_variant["full"], by_variant["lora_qv_r8"]
+    full, qv = by_variant["full_lr1e-3"], by_variant["lora_r8_qv_lr1e-2"]
     assert full["params_trainable"] == full["params_total"]
     assert 0 < qv["params_trainable"] < qv["params_total"]
     assert "val_loss_pretrain" in qv
@@ -50,11 +50,12 @@ def test_adapter_of_an_lm_run_round_trips_through_the_cli(tmp_path: Path, capsys
 
     spec = load_spec(SPEC, overrides=TINY + ["train.steps=3", "optimizer.lr=0.05"],
                      backends=["torch"])
-    spec.variants = {k: v for k, v in spec.variants.items() if k in ("lora_qv_r8", "full")}
+    spec.variants = {k: v for k, v in spec.variants.items()
+                     if k in ("lora_r8_qv_lr1e-2", "full_lr1e-3")}
     sweep = run_sweep(spec, tmp_path)
     assert all(r.status == "ok" for r in sweep.results)
     run = {r.run.variant: r for r in sweep.results}
-    lora_dir, full_dir = run["lora_qv_r8"].dir, run["full"].dir
+    lora_dir, full_dir = run["lora_r8_qv_lr1e-2"].dir, run["full_lr1e-3"].dir
     base_dir = next((tmp_path / "lora_vs_full" / "pretrain").iterdir())
     assert main(["lora", "export", str(lora_dir)]) == 0
     assert main(["lora", "info", str(lora_dir / "adapter.safetensors")]) == 0
@@ -89,12 +90,12 @@ def test_init_from_then_lora_keeps_the_base_frozen(tmp_path: Path) -> None:
     from scratchlab.lora.cli import model_weights
 
     first = load_spec(SPEC, overrides=TINY, backends=["torch"])
-    first.variants = {"full": first.variants["full"]}
+    first.variants = {"full_lr1e-3": first.variants["full_lr1e-3"]}
     run_sweep(first, tmp_path / "a")
     base_dir = next((tmp_path / "a" / "lora_vs_full" / "pretrain").iterdir())
     spec = load_spec(SPEC, overrides=[*TINY, "pretrain=null", f"init_from={base_dir}",
                                       "optimizer.lr=0.05"], backends=["torch"])
-    spec.variants = {"lora_attn_mlp_r4": spec.variants["lora_attn_mlp_r4"]}
+    spec.variants = {"lora_r8_attn_mlp": spec.variants["lora_r8_attn_mlp"]}
     (result,) = run_sweep(spec, tmp_path / "b").results
     assert result.status == "ok", result.error
     after, before = model_weights(result.dir), model_weights(base_dir)
