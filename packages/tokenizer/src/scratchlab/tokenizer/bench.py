@@ -2,7 +2,8 @@
 timing one training or encoding run in a fresh process (so its peak memory is its own).
 
     python -m scratchlab.tokenizer.bench corpus --mb 100 --out /tmp/corpus.txt
-    python -m scratchlab.tokenizer.bench train --impl ours|hf --corpus FILE --vocab 32000
+    python -m scratchlab.tokenizer.bench train --impl ours|ours-text|hf --corpus FILE --vocab 32000
+    python -m scratchlab.tokenizer.bench encode-files --tokenizer tok.json --input FILE
 """
 
 from __future__ import annotations
@@ -50,25 +51,39 @@ def build_corpus(mb: float, out: Path) -> Path:
     return out
 
 
+def own_peak_mb() -> float:
+    """This process's peak resident memory in MB: VmHWM, which starts afresh at exec (Linux's
+    ``ru_maxrss`` keeps the high-water mark of the process that forked us)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
 def peak_mb() -> float:
     """Peak resident memory of this process plus its largest (finished) child, in MB: Linux's
     ``ru_maxrss`` of the children is the maximum over them. Pages shared after ``fork`` count
     twice, so this is an upper bound."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return (own + kids) / 1024  # Linux reports KiB
+    return own_peak_mb() + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def train_once(impl: str, corpus: Path, vocab: int, pattern: str, processes: int) -> dict[str, Any]:
     """Both read the corpus file in their own streaming way: ours ``train_bpe_files`` (workers
     read byte ranges), tokenizers ``Tokenizer.train([file])`` (its rust reader)."""
     corpus_mb = corpus.stat().st_size / 1e6
-    if impl == "ours":
-        from scratchlab.tokenizer import train_bpe_files
+    if impl in ("ours", "ours-text"):
+        from scratchlab.tokenizer import train_bpe, train_bpe_files
 
         start = time.perf_counter()
-        tok = train_bpe_files([corpus], vocab, pattern=pattern, processes=processes,
-                              progress=False)
+        if impl == "ours":
+            tok = train_bpe_files([corpus], vocab, pattern=pattern, processes=processes,
+                                  progress=False)
+        else:  # the whole text in memory first (what streaming avoids)
+            tok = train_bpe(corpus.read_text(encoding="utf-8"), vocab, pattern=pattern,
+                            processes=processes, progress=False)
         seconds = time.perf_counter() - start
         extra = {"pretokenize_s": tok.meta["pretokenize_s"], "merge_s": tok.meta["merge_s"],
                  "merges": len(tok.merges), "chunks": tok.meta["distinct_chunks"]}
@@ -90,9 +105,19 @@ def train_once(impl: str, corpus: Path, vocab: int, pattern: str, processes: int
         hf.train([str(corpus)], trainer)
         seconds = time.perf_counter() - start
         extra = {"merges": len(json.loads(hf.to_str())["model"]["merges"])}
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"impl": impl, "vocab": vocab, "seconds": seconds, "peak_mb": peak_mb(),
-            "peak_own_mb": own, "corpus_mb": corpus_mb, **extra}
+            "peak_own_mb": own_peak_mb(), "corpus_mb": corpus_mb, **extra}
+
+
+def encode_files_once(tokenizer: Path, path: Path) -> dict[str, Any]:
+    """Stream one file into ids in this (fresh) process: time and peak memory."""
+    from scratchlab.tokenizer import BPETokenizer
+
+    tok = BPETokenizer.load(tokenizer)
+    start = time.perf_counter()
+    ids = tok.encode_files([path])
+    return {"seconds": time.perf_counter() - start, "tokens": len(ids),
+            "peak_mb": peak_mb(), "file_mb": path.stat().st_size / 1e6}
 
 
 def run_isolated(*args: str, timeout: float = 3600) -> dict[str, Any]:
@@ -122,13 +147,18 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--mb", type=float, default=100)
     c.add_argument("--out", type=Path, required=True)
     t = sub.add_parser("train")
-    t.add_argument("--impl", choices=["ours", "hf"], required=True)
+    t.add_argument("--impl", choices=["ours", "ours-text", "hf"], required=True)
     t.add_argument("--corpus", type=Path, required=True)
     t.add_argument("--vocab", type=int, required=True)
     t.add_argument("--pattern", default="gpt2")
     t.add_argument("--processes", type=int, default=2)
+    e = sub.add_parser("encode-files")
+    e.add_argument("--tokenizer", type=Path, required=True)
+    e.add_argument("--input", type=Path, required=True)
     args = p.parse_args(argv)
-    if args.cmd == "corpus":
+    if args.cmd == "encode-files":
+        print(json.dumps(encode_files_once(args.tokenizer, args.input)))
+    elif args.cmd == "corpus":
         print(json.dumps({"path": str(build_corpus(args.mb, args.out))}))
     else:
         print(json.dumps(train_once(args.impl, args.corpus, args.vocab, args.pattern,

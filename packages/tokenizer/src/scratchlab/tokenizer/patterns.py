@@ -288,7 +288,7 @@ def _count_file_range(args: tuple[str, int, int, str, str]) -> Counter[str]:
 
 
 def count_chunks_files(paths: Sequence[str | Path], pattern: str, processes: int | None = None,
-                       errors: str = "strict", block_bytes: int = 2_000_000) -> Counter[str]:
+                       errors: str = "strict", block_bytes: int = 1_000_000) -> Counter[str]:
     """:func:`count_chunks` of text files (each file split on its own), streamed: workers read
     byte ranges of ~``block_bytes`` themselves and send back Counters, at most two per worker
     in flight. ``errors``: 'strict' refuses a file that is not UTF-8 (naming the byte),

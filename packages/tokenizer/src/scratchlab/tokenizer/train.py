@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
@@ -80,7 +80,7 @@ def train_bpe_files(paths: Sequence[str | Path], vocab_size: int, *, pattern: st
                     algorithm: Algorithm = "fast", processes: int | None = None,
                     errors: str = "strict", progress: bool | None = None) -> BPETokenizer:
     """:func:`train_bpe` on UTF-8 text files (each split on its own), streamed: worker
-    processes read and count ~2 MB byte ranges, so no process holds a whole file and peak
+    processes read and count ~1 MB byte ranges, so no process holds a whole file and peak
     memory stays a fraction of the corpus (docs/bpe.md). ``errors``: 'strict' (refuse a file
     that is not UTF-8) or 'replace' (read it with U+FFFD)."""
     regex_ = _check(vocab_size, pattern, special_tokens, min_frequency)
@@ -104,23 +104,24 @@ def _check(vocab_size: int, pattern: str, special_tokens: Sequence[str],
     return patterns.resolve_pattern(pattern)
 
 
-def _train_counts(counts: Mapping[str, int], t0: float, vocab_size: int, regex_: str,
+def _train_counts(counts: dict[str, int], t0: float, vocab_size: int, regex_: str,
                   special_tokens: Sequence[str], min_frequency: int, algorithm: Algorithm,
                   progress: bool | None, size: dict[str, int]) -> BPETokenizer:
     t1 = time.perf_counter()
     n_tokens = vocab_size - len(special_tokens)
+    distinct = len(counts)
     if algorithm == "reference":
         vocab, merges = train_reference(counts, n_tokens, min_frequency)
     elif algorithm == "fast":
         with progress_bar(n_tokens, 256, progress) as update:
-            vocab, merges = train_fast(counts, n_tokens, min_frequency, update)
+            vocab, merges = train_fast(counts, n_tokens, min_frequency, update, consume=True)
     else:
         raise ScratchlabError(f"unknown algorithm {algorithm!r}; choose fast or reference")
     t2 = time.perf_counter()
     specials = {t: len(vocab) + k for k, t in enumerate(special_tokens)}
     meta = {"vocab_size_requested": vocab_size, "min_frequency": min_frequency,
             "algorithm": algorithm, **size,
-            "distinct_chunks": len(counts), "pretokenize_s": round(t1 - t0, 3),
+            "distinct_chunks": distinct, "pretokenize_s": round(t1 - t0, 3),
             "merge_s": round(t2 - t1, 3)}
     # every token our trainer makes is what merging its own bytes gives (docs/bpe.md), so a
     # chunk that is a token can skip the merge loop: the same ids, faster

@@ -39,10 +39,12 @@ class _InitialIndex:
 
     def __init__(self, keys: np.ndarray, words: np.ndarray) -> None:
         self.keys, self.words = keys, words  # sorted by key; words ascending within a key
+        # one int object per chunk, shared by every index entry (not one per lookup)
+        self.ids = list(range(int(words.max()) + 1 if len(words) else 0))
 
     def chunks(self, key: int) -> list[int]:
         lo, hi = np.searchsorted(self.keys, [key, key + 1])
-        return np.unique(self.words[lo:hi]).tolist()  # type: ignore[no-any-return]
+        return list(map(self.ids.__getitem__, np.unique(self.words[lo:hi]).tolist()))
 
 
 _RANK_TABLE = bytes(BYTE_RANK)  # byte -> its HF rank, for bytes.translate
@@ -82,14 +84,19 @@ def _initial(chunk_counts: Mapping[str, int]) -> tuple[list[list[int]], list[int
 
 
 def train_fast(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: int = 0,
-               progress: Progress | None = None) -> tuple[list[bytes], list[Merge]]:
-    """Same contract as :func:`scratchlab.tokenizer.reference.train_reference`."""
+               progress: Progress | None = None, consume: bool = False,
+               ) -> tuple[list[bytes], list[Merge]]:
+    """Same contract as :func:`scratchlab.tokenizer.reference.train_reference`.
+    ``consume``: empty ``chunk_counts`` (a dict) once converted, freeing its strings for the
+    merge phase (``train_bpe`` does this with its own counts)."""
     words, counts, pc, initial = _initial(chunk_counts)
+    if consume:
+        chunk_counts.clear()  # type: ignore[attr-defined]
     vocab = [bytes([RANK_BYTE[r]]) for r in range(256)]  # internal: HF rank numbering
     index = {t: i for i, t in enumerate(vocab)}
-    # pairs made by merges -> chunks that may contain them: lists (a set costs 216 bytes even
-    # for one chunk), duplicates dropped when the pair is merged
-    where: dict[int, list[int]] = {}
+    # pairs made by merges -> chunks that may contain them: one chunk as a bare int, more as a
+    # list (a set costs 216 bytes even for one chunk); duplicates dropped when it is merged
+    where: dict[int, int | list[int]] = {}
     heap = [key - (c << COUNT_SHIFT) for key, c in pc.items()]
     heapq.heapify(heap)
     merges: list[Merge] = []
@@ -114,7 +121,11 @@ def train_fast(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: in
             new = index[token] = len(vocab)
             vocab.append(token)
         merges.append((a, b, new))
-        chunks = set(where.pop(key)) if (a >= 256 or b >= 256) else initial.chunks(key)
+        if a >= 256 or b >= 256:
+            found = where.pop(key)
+            chunks = (found,) if type(found) is int else set(found)
+        else:
+            chunks = initial.chunks(key)
         touched: set[int] = set()
         new_shift = new << SHIFT
         for w in chunks:
@@ -138,7 +149,10 @@ def train_fast(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: in
                         touched.add(p)
                         s = where.get(p)
                         if s is None:
-                            where[p] = [w]
+                            where[p] = w
+                        elif type(s) is int:
+                            if s != w:
+                                where[p] = [s, w]
                         elif s[-1] != w:
                             s.append(w)
                     if i + 2 < size:  # (b, right) -> (new, right)
@@ -150,7 +164,10 @@ def train_fast(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: in
                         touched.add(p)
                         s = where.get(p)
                         if s is None:
-                            where[p] = [w]
+                            where[p] = w
+                        elif type(s) is int:
+                            if s != w:
+                                where[p] = [s, w]
                         elif s[-1] != w:
                             s.append(w)
                     out.append(new)
