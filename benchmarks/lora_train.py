@@ -9,6 +9,11 @@ The model is a GPT of 4 layers, 256 wide, 4 heads, GELU MLP, RoPE, vocabulary 25
 batches of 16 x 128 random tokens with AdamW. "state MB" counts the float32 weights, plus the
 gradients and the two AdamW moments of the trainable parameters only; on CUDA the peak
 allocated memory is measured too. Activations are the same for every variant.
+
+"peak MB" is measured: on CUDA the allocator's peak, on the CPU how far the process's peak
+resident memory (reset before each variant, Linux) rose above its resident memory when the
+variant started, i.e. the model, its training state, activations and the framework's
+workspace.
 """
 
 from __future__ import annotations
@@ -46,12 +51,18 @@ def build(backend: str, lora: dict[str, Any] | None) -> Any:
 
 
 def bench(backend: str, lora: dict[str, Any] | None, steps: int) -> dict[str, float]:
+    import gc
+
     from scratchlab.core.backends import get_backend
     from scratchlab.core.config import resolve_choice
+    from scratchlab.core.memory import reset_peak_rss
 
     be = get_backend(backend)
     be.seed(0)
     device = be.device("auto")
+    gc.collect()
+    start_mb = rss_mb() if device == "cpu" else 0.0  # accelerators: the allocator peak itself
+    reset_peak_rss()
     model = build(backend, lora)
     if backend == "torch":
         model = model.to(device)
@@ -67,8 +78,7 @@ def bench(backend: str, lora: dict[str, Any] | None, steps: int) -> dict[str, fl
             return F.cross_entropy(m(x).flatten(0, 1), y.flatten())
 
         sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-        if device == "cuda":
-            torch.cuda.reset_peak_memory_stats()
+        be.reset_peak_memory(device)
     else:
         import mlx.nn as nn
 
@@ -87,8 +97,7 @@ def bench(backend: str, lora: dict[str, Any] | None, steps: int) -> dict[str, fl
     total, trainable = be.count_params(model), be.count_params(model, trainable_only=True)
     out = {"params_trainable": trainable, "trainable_pct": 100 * trainable / total,
            "state_mb": 4 * (total + 3 * trainable) / 2**20, "train_ms": train_ms}
-    if backend == "torch" and device == "cuda":
-        out["peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    out["peak_mb"] = be.peak_memory_mb(device) - start_mb
     if lora is not None:
         adapter = importlib.import_module(f"scratchlab.lora.{backend}.adapter")
         out["infer_ms"] = infer_ms(backend, model, x, steps)
@@ -97,6 +106,17 @@ def bench(backend: str, lora: dict[str, Any] | None, steps: int) -> dict[str, fl
     else:
         out["infer_ms"] = out["merged_ms"] = infer_ms(backend, model, x, steps)
     return out
+
+
+def rss_mb() -> float:
+    """The process's resident memory now (MiB; 0 where /proc is missing)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def infer_ms(backend: str, model: Any, x: Any, steps: int) -> float:
@@ -131,7 +151,7 @@ def main() -> None:
     for backend in args.backends:
         for name, lora in VARIANTS.items():
             r = bench(backend, lora, args.steps)
-            peak = f"{r['peak_mb']:.0f}" if "peak_mb" in r else "—"
+            peak = f"{r['peak_mb']:.0f}"
             rows.append(f"| {backend} | {name} | {r['params_trainable']:,} | "
                         f"{r['trainable_pct']:.2f} | {r['state_mb']:.1f} | {peak} | "
                         f"{r['train_ms']:.0f} | {r['infer_ms']:.0f} | {r['merged_ms']:.0f} |")
@@ -149,9 +169,11 @@ def main() -> None:
         f"the end: a shared machine makes times noisy); GPT 4 x 256, batch {B} x {T}, AdamW. "
         "state MB = float32 "
         "weights + gradients and AdamW moments of the trainable parameters; infer = forward "
-        "with the adapter unmerged, merged = after `merge` (the base's cost).",
+        "with the adapter unmerged, merged = after `merge` (the base's cost); peak MB = measured "
+        "(CUDA: allocator peak; CPU: rise of the process's peak resident memory during the "
+        "variant).",
         "",
-        "| backend | variant | trainable | trainable % | state MB | peak MB (CUDA) | train ms/step "
+        "| backend | variant | trainable | trainable % | state MB | peak MB | train ms/step "
         "| infer ms | merged ms |",
         "|---|---|---|---|---|---|---|---|---|",
         *rows,
