@@ -205,3 +205,22 @@ def test_train_bpe_files_equals_train_bpe(tmp_path):
     assert train_bpe_files([bad], 300, errors="replace", processes=1).merges
     with pytest.raises(ScratchlabError, match="no input files"):
         train_bpe_files([], 300)
+
+
+# letters, digits, spaces and punctuation, ASCII and not (Latin, CJK, Arabic digits, no-break
+# and ideographic spaces, an emoji), newlines, \r, apostrophes and contraction letters
+_MIXED = st.text(st.sampled_from(list("ab sdtlmvre09'.,:()\n\n\r\t-_") +
+                                 ["é", "日", "١", "\u00a0", "\u3000", "🎉", "ſ", "K", "²"]),
+                 max_size=60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(_MIXED, max_size=8))
+def test_fast_split_equals_the_regex_module(lines):
+    """The ASCII twins on ASCII pieces, `regex` on the rest, cut just before safe newlines:
+    exactly the chunks of the `regex` module on the whole text, for both built-in patterns."""
+    from scratchlab.tokenizer.patterns import split_unicode
+
+    text = "\n".join(lines)
+    for pattern in (GPT2_PATTERN, GPT4_PATTERN):
+        assert split(text, pattern) == split_unicode(text, pattern)

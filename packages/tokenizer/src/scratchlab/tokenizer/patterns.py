@@ -91,12 +91,22 @@ def ascii_twin(pattern: str) -> Any:
         return None
 
 
-def _visible(c: str) -> bool:
-    return "!" <= c <= "~"
+# Where the ASCII twins may hand over to ``regex``: just before a newline that follows an
+# ASCII character that no chunk of the pattern joins to a newline. GPT-2: any visible character
+# (only alternatives that start with whitespace take a newline, and nothing looks behind);
+# GPT-4: letters and digits (its punctuation alternative takes the newlines after it). Most
+# lines end so, which keeps the pieces sent to the slower ``regex`` to the lines that need it.
+_BEFORE_NEWLINE = {GPT2_PATTERN: frozenset(map(chr, range(0x21, 0x7F))),
+                   GPT4_PATTERN: frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                           "0123456789")}
+_NEWLINE_CUT = {GPT2_PATTERN: re.compile(r"(?<=[!-~])\n"),
+                GPT4_PATTERN: re.compile(r"(?<=[A-Za-z0-9])\n")}
 
 
-def ascii_segments(text: str) -> Iterator[tuple[str, bool]]:
-    """``text`` as consecutive pieces cut at safe points, each flagged pure-ASCII or not."""
+def ascii_segments(text: str, pattern: str = GPT2_PATTERN) -> Iterator[tuple[str, bool]]:
+    """``text`` (a built-in pattern's) as consecutive pieces cut at safe points, each flagged
+    pure-ASCII or not."""
+    ok, after_rx = _BEFORE_NEWLINE[pattern], _NEWLINE_CUT[pattern]
     pos, n = 0, len(text)
     while pos < n:
         m = _NON_ASCII.search(text, pos)
@@ -105,11 +115,11 @@ def ascii_segments(text: str) -> Iterator[tuple[str, bool]]:
             return
         cut, i = pos, text.rfind("\n", pos, m.start())
         while i > pos:  # the last safe cut before the non-ASCII character
-            if i + 1 < n and _visible(text[i - 1]) and _visible(text[i + 1]):
-                cut = i + 1
+            if text[i - 1] in ok:
+                cut = i
                 break
             i = text.rfind("\n", pos, i)
-        after = SAFE_CUT.search(text, m.end())
+        after = after_rx.search(text, m.end())
         end = after.start() if after else n
         if cut > pos:
             yield text[pos:cut], True
@@ -126,7 +136,7 @@ def split(text: str, pattern: str) -> list[str]:
         if text.isascii():
             return twin.findall(text)  # type: ignore[no-any-return]
         out: list[str] = []
-        for piece, is_ascii in ascii_segments(text):
+        for piece, is_ascii in ascii_segments(text, pattern):
             out += (twin if is_ascii else rx).findall(piece)
         return out
     if covers_everything(pattern):
