@@ -27,10 +27,11 @@ from scratchlab.tokenizer.trainer import train_fast
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def training_table(corpus: Path, vocabs: list[int], pattern: str, processes: int) -> str:
+def training_table(corpus: Path, vocabs: list[int], pattern: str, processes: int,
+                   hf_input: str) -> str:
     rows = []
     for vocab in vocabs:
-        for impl in ("hf", "ours"):
+        for impl in ("hf" if hf_input == "file" else "hf-text", "ours"):
             r = bench.run_isolated("train", "--impl", impl, "--corpus", str(corpus), "--vocab",
                                    str(vocab), "--pattern", pattern, "--processes",
                                    str(processes))
@@ -39,8 +40,10 @@ def training_table(corpus: Path, vocabs: list[int], pattern: str, processes: int
                   file=sys.stderr)
     mb = rows[0]["corpus_mb"]
     lines = [f"Corpus: {mb:.0f} MB (`{corpus.name}`), pattern {pattern}, {processes} processes "
-             "/ threads each, both reading the file themselves (ours: `train_bpe_files`, "
-             "tokenizers: `Tokenizer.train([file])`). Peak memory: the process's maximum RSS "
+             "/ threads each; ours reads the file itself (`train_bpe_files`), tokenizers "
+             + ("too (`Tokenizer.train([file])`)" if hf_input == "file" else
+                "gets the whole text as one sequence (`train_from_iterator([text])`)")
+             + ". Peak memory: the process's maximum RSS "
              "plus its largest worker's, and that as a multiple of the corpus size.", "",
              "| vocab | tokenizers (s) | ours (s) | ours / tokenizers | ours: pre-tokenise + "
              "merges (s) | distinct chunks | peak MB tokenizers (x corpus) | peak MB ours "
@@ -126,12 +129,14 @@ def main() -> None:
     p.add_argument("--memory-vocab", type=int, default=32000,
                    help="vocab of the memory comparison (text in memory vs streamed file)")
     p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--hf-input", choices=["file", "text"], default="file",
+                   help="tokenizers reads the file (default) or gets the text as one sequence")
     p.add_argument("--no-write", action="store_true")
     args = p.parse_args()
     corpus = args.input or bench.build_corpus(args.mb, Path("/tmp") / f"bpe_corpus_{args.mb:g}.txt")
     command = "python " + " ".join(["benchmarks/tokenizer_train.py", *sys.argv[1:]])
     body = [f"Command: `{command}`", "", "Training time and peak memory:", "",
-            training_table(corpus, args.vocab, args.pattern, args.processes)]
+            training_table(corpus, args.vocab, args.pattern, args.processes, args.hf_input)]
     if not args.skip_memory:
         body += ["", memory_table(corpus, args.memory_vocab, args.pattern, args.processes)]
     if not args.skip_ablation:

@@ -72,7 +72,9 @@ def peak_mb() -> float:
 
 def train_once(impl: str, corpus: Path, vocab: int, pattern: str, processes: int) -> dict[str, Any]:
     """Both read the corpus file in their own streaming way: ours ``train_bpe_files`` (workers
-    read byte ranges), tokenizers ``Tokenizer.train([file])`` (its rust reader)."""
+    read byte ranges), tokenizers ``Tokenizer.train([file])`` (its rust reader). ``ours-text``
+    and ``hf-text`` read the whole text first (``train_bpe(text)``,
+    ``train_from_iterator([text])``: one sequence, as the merge-equality tests feed it)."""
     corpus_mb = corpus.stat().st_size / 1e6
     if impl in ("ours", "ours-text"):
         from scratchlab.tokenizer import train_bpe, train_bpe_files
@@ -91,6 +93,7 @@ def train_once(impl: str, corpus: Path, vocab: int, pattern: str, processes: int
         import os
 
         os.environ["RAYON_NUM_THREADS"] = str(processes)
+        text = corpus.read_text(encoding="utf-8") if impl == "hf-text" else None
         from tokenizers import Regex, Tokenizer, models, pre_tokenizers, trainers
 
         from scratchlab.tokenizer.patterns import resolve_pattern
@@ -102,7 +105,10 @@ def train_once(impl: str, corpus: Path, vocab: int, pattern: str, processes: int
         trainer = trainers.BpeTrainer(vocab_size=vocab, show_progress=False,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
         start = time.perf_counter()
-        hf.train([str(corpus)], trainer)
+        if text is None:
+            hf.train([str(corpus)], trainer)
+        else:
+            hf.train_from_iterator([text], trainer)
         seconds = time.perf_counter() - start
         extra = {"merges": len(json.loads(hf.to_str())["model"]["merges"])}
     return {"impl": impl, "vocab": vocab, "seconds": seconds, "peak_mb": peak_mb(),
@@ -147,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("--mb", type=float, default=100)
     c.add_argument("--out", type=Path, required=True)
     t = sub.add_parser("train")
-    t.add_argument("--impl", choices=["ours", "ours-text", "hf"], required=True)
+    t.add_argument("--impl", choices=["ours", "ours-text", "hf", "hf-text"], required=True)
     t.add_argument("--corpus", type=Path, required=True)
     t.add_argument("--vocab", type=int, required=True)
     t.add_argument("--pattern", default="gpt2")

@@ -10,6 +10,7 @@ dictionary lookup per chunk and one ``bytes.join``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import multiprocessing as mp
 import os
@@ -267,10 +268,8 @@ class _ChunkCache(dict):  # type: ignore[type-arg]
         """Every token that is a whole string, on the first miss (not at construction)."""
         tok = self.tokenizer
         for i, token in tok.vocab.items():
-            try:
+            with contextlib.suppress(UnicodeDecodeError):  # part of a character: never a chunk
                 self[token.decode("utf-8", self.errors)] = i.to_bytes(4, sys.byteorder)
-            except UnicodeDecodeError:  # part of a character: never a whole chunk
-                pass
         self.seeded = len(self)
 
     def __missing__(self, chunk: str) -> bytes:

@@ -18,7 +18,7 @@ back to byte values at the end. See docs/bpe.md for the measured effect of each 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 import numpy as np
 
@@ -121,9 +121,10 @@ def train_fast(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: in
             new = index[token] = len(vocab)
             vocab.append(token)
         merges.append((a, b, new))
+        chunks: Collection[int]
         if a >= 256 or b >= 256:
             found = where.pop(key)
-            chunks = (found,) if type(found) is int else set(found)
+            chunks = (found,) if isinstance(found, int) else set(found)
         else:
             chunks = initial.chunks(key)
         touched: set[int] = set()
@@ -150,7 +151,7 @@ def train_fast(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: in
                         s = where.get(p)
                         if s is None:
                             where[p] = w
-                        elif type(s) is int:
+                        elif isinstance(s, int):
                             if s != w:
                                 where[p] = [s, w]
                         elif s[-1] != w:
@@ -165,7 +166,7 @@ def train_fast(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: in
                         s = where.get(p)
                         if s is None:
                             where[p] = w
-                        elif type(s) is int:
+                        elif isinstance(s, int):
                             if s != w:
                                 where[p] = [s, w]
                         elif s[-1] != w:
