@@ -56,20 +56,19 @@ class GymVecEnv:
         return np.stack(obs).astype(np.float32)
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, ...]:
-        obs, final_obs, rew, term, trunc = [], [], [], [], []
-        for env, action in zip(self.envs, actions):  # (NumPy ints: the cheap contains check)
-            o, r, te, tr, _ = env.step(action)
-            final_obs.append(o)
-            if te or tr:
+        n = self.num_envs
+        obs = np.empty((n, self.obs_dim), np.float32)
+        final_obs = np.empty_like(obs)
+        rew, term, trunc = np.empty(n), np.empty(n, bool), np.empty(n, bool)
+        for i, env in enumerate(self.envs):
+            # (a NumPy integer, not int(): Discrete.contains checks a Python int more slowly)
+            o, rew[i], term[i], trunc[i], _ = env.step(actions[i])
+            final_obs[i] = o
+            if term[i] or trunc[i]:
                 o, _ = env.reset()
-            obs.append(o)
-            rew.append(r)
-            term.append(te)
-            trunc.append(tr)
-        done = np.logical_or(term, trunc)
-        self.stats.add(np.array(rew), done)
-        return (np.stack(obs), np.array(rew), np.array(term), np.array(trunc),
-                np.stack(final_obs))
+            obs[i] = o
+        self.stats.add(rew, term | trunc)
+        return obs, rew, term, trunc, final_obs
 
 
 class ShortCorridor:
