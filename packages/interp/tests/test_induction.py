@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from scratchlab.core.testing import BACKENDS
 from scratchlab.interp import induction as ind
 from scratchlab.interp import viz
 
@@ -67,8 +69,6 @@ def test_feature_page_lists_top_contexts(tmp_path):
 
 
 def test_warmup_and_bad_settings():
-    import pytest
-
     from scratchlab.core.config import ConfigError, build_config
 
     cfg = build_config(ind.InductionConfig, {"warmup": 4})
@@ -78,3 +78,45 @@ def test_warmup_and_bad_settings():
     for bad in ({"warmup": -1}, {"min_half_len": 40}, {"vocab_size": 2}):
         with pytest.raises((ValueError, ConfigError)):
             build_config(ind.InductionConfig, bad)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_induction_resume_is_exact_inside_the_warmup(backend, tmp_path):
+    """Stopped at the step-4 checkpoint, still in the 6-step warmup, and run again = never
+    stopped: same weights and metrics (the warmup's base rate survives the resume)."""
+    from scratchlab.core import checkpoint
+    from scratchlab.core.config import build_config
+    from scratchlab.core.context import read_metrics
+    from scratchlab.core.results import TIMING_METRICS
+    from scratchlab.core.runner import run_one
+    from scratchlab.core.spec import Run
+
+    cfg = build_config(ind.InductionConfig, {
+        "model": {"name": "gpt", "n_layers": 2, "n_heads": 2, "d_model": 16, "ffn": "none",
+                  "positional": "alibi", "attention": {"name": "causal", "fused": False}},
+        "vocab_size": 8, "half_len": 4, "steps": 8, "batch_size": 4, "warmup": 6,
+        "eval_every": 2, "eval_batch": 4, "checkpoint_every": 4})
+
+    def go(folder, on_progress=None):
+        return run_one("induction", Run("r", "base", 0, backend, cfg), folder,
+                       on_progress=on_progress)
+
+    def stop(step, total, info):
+        if step == 4:
+            raise KeyboardInterrupt
+
+    whole = go(tmp_path / "whole")
+    assert whole.status == "ok", whole.error
+    with pytest.raises(KeyboardInterrupt):
+        go(tmp_path / "cut", stop)
+    resumed = go(tmp_path / "cut")
+    assert resumed.status == "ok", resumed.error
+    assert read_metrics(tmp_path / "cut") == read_metrics(tmp_path / "whole")
+    a, b = (checkpoint.split(checkpoint.load(p / "checkpoint.safetensors")[0], "model")
+            for p in (tmp_path / "whole", tmp_path / "cut"))
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+    drop = set(TIMING_METRICS)
+    assert ({k: v for k, v in resumed.metrics.items() if k not in drop}
+            == {k: v for k, v in whole.metrics.items() if k not in drop})
