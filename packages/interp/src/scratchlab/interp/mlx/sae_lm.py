@@ -22,6 +22,7 @@ class LMActivations:
     def __init__(self, cfg: S.SAETaskConfig, ctx: Any, rng: np.random.Generator) -> None:
         lm = self.lm = cfg.lm
         self.lm_loss: float | None = None
+        self.model: Any  # a gpt (with its adapter, if the lm run had one)
         if lm.run is not None:  # a model the lm task trained: its weights, text and tokenizer
             from scratchlab.transformer.lm.mlx import load_model
 
