@@ -30,9 +30,9 @@ from scratchlab.tokenizer.reference import Merge
 SpecialSet = Literal["all"] | Collection[str]
 SpecialPolicy = Literal["raise", "allowed", "disallowed"]
 POLICIES = {"raise": ((), "all"), "allowed": ("all", ()), "disallowed": ((), ())}
-BLOCK_CHARS = 8_000_000
+BLOCK_CHARS = 1_000_000  # how much of a file encode_files reads and encodes at a time
 ID_BITS, ID_MASK = 32, (1 << 32) - 1
-NEVER = 1 << 62  # the "rank" of a pair that was never merged  # how much of a file is read and encoded at a time
+NEVER = 1 << 62  # the "rank" of a pair that was never merged
 
 
 class BPETokenizer:
