@@ -10,9 +10,9 @@ batches of 16 x 128 random tokens with AdamW. "state MB" counts the float32 weig
 gradients and the two AdamW moments of the trainable parameters only; on CUDA the peak
 allocated memory is measured too. Activations are the same for every variant.
 
-"peak MB" is measured: on CUDA the allocator's peak, on the CPU how far the process's peak
-resident memory (reset before each variant, Linux) rose above its resident memory when the
-variant started, i.e. the model, its training state, activations and the framework's
+"peak MB" is measured, each variant in a fresh process: on CUDA the allocator's peak, on the
+CPU how far the process's peak resident memory rose above its resident memory before the
+model was built, i.e. the model, its training state, activations and the framework's
 workspace.
 """
 
@@ -108,6 +108,16 @@ def bench(backend: str, lora: dict[str, Any] | None, steps: int) -> dict[str, fl
     return out
 
 
+def bench_isolated(backend: str, lora: dict[str, Any] | None, steps: int) -> dict[str, float]:
+    """``bench`` in a fresh process: the allocator of an earlier variant keeps memory it freed,
+    which would hide the next variant's peak."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(bench, backend, lora, steps).result()
+
+
 def rss_mb() -> float:
     """The process's resident memory now (MiB; 0 where /proc is missing)."""
     try:
@@ -150,7 +160,7 @@ def main() -> None:
     rows = []
     for backend in args.backends:
         for name, lora in VARIANTS.items():
-            r = bench(backend, lora, args.steps)
+            r = bench_isolated(backend, lora, args.steps)
             peak = f"{r['peak_mb']:.0f}"
             rows.append(f"| {backend} | {name} | {r['params_trainable']:,} | "
                         f"{r['trainable_pct']:.2f} | {r['state_mb']:.1f} | {peak} | "
