@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -18,7 +20,7 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # F.linear on each layer's parameters: calling the nn.Linear module (hooks, dispatch)
         # costs more Python than a 4x64 matmul. (Slicing a ModuleList builds a new module.)
-        *hidden, head = self.layers
+        *hidden, head = cast("list[nn.Linear]", self.layers)
         for layer in hidden:
             x = torch.tanh(F.linear(x, layer.weight, layer.bias))
         return F.linear(x, head.weight, head.bias)
