@@ -142,3 +142,18 @@ def test_tables_match_across_backends(name: str) -> None:
         assert_close(t.embed(torch.from_numpy(x), 3), m.embed(mx.array(x), 3), **OP_TOL)
     else:
         assert_close(t.bias(3, 2, 5), m.bias(3, 2, 5), **OP_TOL)
+
+
+@needs_both
+def test_sinusoidal_table_starts_at_the_token_embeddings_scale() -> None:
+    """Unscaled, the table (RMS 1/sqrt 2) would drown GPT-2-initialised embeddings (std 0.02)."""
+    import torch
+
+    from scratchlab.transformer.torch import positional as TP
+
+    c = GPTConfig(d_model=64, n_heads=4, positional="sinusoidal")
+    table = TP.SinusoidalPositions(c.positional.config, c, max_seq_len=256).table.numpy()
+    assert np.sqrt(np.mean(table**2)) == pytest.approx(0.02, rel=1e-3)
+    x = torch.zeros(1, 300, 64)  # past max_seq_len: the regrown table keeps the scale
+    grown = TP.SinusoidalPositions(c.positional.config, c, max_seq_len=256).embed(x, 0)
+    np.testing.assert_allclose(grown[0, :256].numpy(), table, atol=1e-7)

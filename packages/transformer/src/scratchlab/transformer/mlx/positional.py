@@ -62,20 +62,20 @@ class LearnedPositions(Positional):
 
 
 class SinusoidalPositions(Positional):
-    """The fixed sin/cos table of Vaswani et al. added to the token embeddings."""
+    """The fixed sin/cos table of Vaswani et al., times ``scale``, added to the token embeddings."""
 
     absolute = True
 
     def __init__(self, config: SinusoidalConfig, model_config: GPTConfig, *, max_seq_len: int = 1024) -> None:
         super().__init__()
-        self.base, self.d = config.base, model_config.d_model
-        self._table = mx.array(P.sinusoidal_table(max_seq_len, self.d, self.base))
+        self.base, self.d, self.scale = config.base, model_config.d_model, config.scale
+        self._table = mx.array(self.scale * P.sinusoidal_table(max_seq_len, self.d, self.base))
 
     def embed(self, x: mx.array, offset: int) -> mx.array:
         T = x.shape[1]
         if offset + T > self._table.shape[0]:
             n = P.grow(offset + T, self._table.shape[0])
-            self._table = mx.array(P.sinusoidal_table(n, self.d, self.base))
+            self._table = mx.array(self.scale * P.sinusoidal_table(n, self.d, self.base))
         return x + self._table[offset:offset + T].astype(x.dtype)
 
 

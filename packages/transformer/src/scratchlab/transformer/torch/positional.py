@@ -63,22 +63,22 @@ class LearnedPositions(Positional):
 
 
 class SinusoidalPositions(Positional):
-    """The fixed sin/cos table of Vaswani et al. added to the token embeddings."""
+    """The fixed sin/cos table of Vaswani et al., times ``scale``, added to the token embeddings."""
 
     absolute = True
     table: torch.Tensor
 
     def __init__(self, config: SinusoidalConfig, model_config: GPTConfig, *, max_seq_len: int = 1024) -> None:
         super().__init__()
-        self.base, self.d = config.base, model_config.d_model
-        self.register_buffer("table", torch.from_numpy(P.sinusoidal_table(max_seq_len, self.d, self.base)),
-                             persistent=False)
+        self.base, self.d, self.scale = config.base, model_config.d_model, config.scale
+        self.register_buffer("table", torch.from_numpy(self.scale * P.sinusoidal_table(
+            max_seq_len, self.d, self.base)), persistent=False)
 
     def embed(self, x: torch.Tensor, offset: int) -> torch.Tensor:
         T = x.shape[1]
         if offset + T > self.table.shape[0]:
             n = P.grow(offset + T, self.table.shape[0])
-            self.table = torch.from_numpy(P.sinusoidal_table(n, self.d, self.base)).to(x.device)
+            self.table = torch.from_numpy(self.scale * P.sinusoidal_table(n, self.d, self.base)).to(x.device)
         return x + self.table[offset:offset + T].to(x.dtype)
 
 
