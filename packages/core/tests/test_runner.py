@@ -250,3 +250,23 @@ def test_peak_rss_window_resets_between_runs() -> None:
     memory.reset_peak_rss()
     assert grown - before > 30
     assert memory.peak_rss_mb() < grown - 30
+
+
+@needs_both
+def test_run_exp_preloads_openblas_only_for_mlx_sweeps(tmp_path: Path) -> None:
+    """Under the preload torch's GEMMs share OpenBLAS's threads and run slower, so a torch-only
+    sweep runs without it; an MLX sweep gets it wherever OpenBLAS is installed."""
+    from scratchlab.core.blas import find_openblas
+
+    if not sys.platform.startswith("linux") or find_openblas() is None:
+        pytest.skip("no OpenBLAS to preload here")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("LD_PRELOAD", "_SCRATCHLAB_REEXEC", "SCRATCHLAB_MLX_BLAS")}
+    path = write_spec(tmp_path, backends="[torch, mlx]", steps=4)
+    for backend, expect in (("torch", "False"), ("mlx", "True")):
+        out = tmp_path / backend
+        subprocess.run([sys.executable, "-m", "scratchlab.core.cli", "run", str(path),
+                        "--backend", backend, "--out", str(out)], env=env, check=True,
+                       capture_output=True)
+        logs = [p.read_text() for p in (out / "t" / "runs").glob("*/log.txt")]
+        assert logs and all(f"OpenBLAS preloaded: {expect}" in log for log in logs), logs

@@ -6,8 +6,13 @@ about 4 GFLOP/s on an idle 2-core x86 machine, against about 140 GFLOP/s with Op
 bundled routines. The scratchlab commands do it for you: when MLX is installed, OpenBLAS is
 found and ``LD_PRELOAD`` does not name it yet, they re-execute themselves once with it
 preloaded. Set ``SCRATCHLAB_MLX_BLAS=bundled`` to keep the bundled BLAS, or
-``SCRATCHLAB_OPENBLAS=/path/libopenblas.so.0`` to name another library. Torch and NumPy carry
-their own BLAS and are not affected (measured: torch about 100 GFLOP/s either way).
+``SCRATCHLAB_OPENBLAS=/path/libopenblas.so.0`` to name another library.
+
+Torch is affected too: under the preload its GEMMs run on OpenBLAS's thread pool (a 1-thread
+torch training step then uses two cores). Torch's own pool spinning beside OpenBLAS's on the
+same cores made a step 3x slower (2 + 2 threads on 2 cores), so the runner gives torch one
+thread under the preload unless ``--threads`` says otherwise, and gives each parallel job's
+OpenBLAS its share of the cores (``OPENBLAS_NUM_THREADS``).
 """
 
 from __future__ import annotations

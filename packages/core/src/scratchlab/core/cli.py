@@ -73,6 +73,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ScratchlabError(f"--jobs must be at least 1, got {args.jobs}")
     backends = [b for item in args.backend or [] for b in item.split(",") if b] or None
     spec = load_spec(args.spec, args.overrides, backends)
+    if getattr(args, "may_reexec", False) and "mlx" in spec.backends and not args.dry_run:
+        from scratchlab.core.blas import maybe_reexec_with_openblas
+
+        maybe_reexec_with_openblas()  # only for MLX: under the preload torch runs slower
     runs = spec.runs()
     console = _console()
     if args.dry_run:
@@ -126,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _guard(fn: Any, args: argparse.Namespace, from_shell: bool) -> int:
-    if from_shell:  # a real command line (not a call from Python): safe to re-exec
+    args.may_reexec = from_shell  # a real command line (not a call from Python): safe to re-exec
+    if from_shell and fn is not cmd_run:  # cmd_run decides once it knows the backends
         from scratchlab.core.blas import maybe_reexec_with_openblas
 
         maybe_reexec_with_openblas()

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from scratchlab.core.backends import get_backend
+from scratchlab.core.blas import openblas_preloaded
 from scratchlab.core.checkpoint import atomic_write_text
 from scratchlab.core.config import to_dict
 from scratchlab.core.context import RunContext
@@ -43,13 +44,12 @@ def run_one(task: str, run: Run, run_dir: Path, device: str = "auto",
     status, error, metrics = "ok", "", {}
     try:
         backend = get_backend(run.backend)
-        if threads and run.backend == "torch":
-            import torch
-
-            torch.set_num_threads(threads)
+        if run.backend == "torch":
+            _torch_threads(threads)
         backend.seed(run.seed)
         component = get_registry().get("task", task, run.backend)
         resolved = backend.device(device)
+        ctx.log(f"{run.backend} on {resolved}; OpenBLAS preloaded: {openblas_preloaded()}")
         backend.reset_peak_memory(resolved)
         metrics = dict(component.factory(ctx) or {})
         metrics.setdefault("peak_mem_mb", backend.peak_memory_mb(resolved))
@@ -82,6 +82,19 @@ def load_result(run: Run, run_dir: Path) -> RunResult | None:
         return RunResult(run, data["status"], data["metrics"], data.get("error", ""), run_dir)
     except (json.JSONDecodeError, KeyError, OSError):
         return None
+
+
+def _torch_threads(threads: int | None) -> None:
+    """Torch's thread count for a run. Under a preloaded OpenBLAS (core/blas.py: the CLI adds
+    it for MLX) torch's GEMMs run on OpenBLAS's own thread pool; torch's pool spinning beside
+    it on the same cores made a training step 3x slower at 2 + 2 threads, so torch keeps one
+    thread unless told otherwise (docs/benchmarks.md#core_blas)."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    elif openblas_preloaded():
+        torch.set_num_threads(1)
 
 
 def _worker(task: str, run: Run, run_dir: Path, device: str, threads: int) -> RunResult:
@@ -117,6 +130,7 @@ def run_sweep(spec: Spec, out: Path | None = None, *, jobs: int = 1, device: str
                 ui.finish_run(results[run.id])
         else:
             threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+            os.environ.setdefault("OPENBLAS_NUM_THREADS", str(threads))  # read by each worker
             with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
                 futures = {pool.submit(_worker, spec.task, run, root / "runs" / run.id, device,
                                        threads): run for run in todo}
