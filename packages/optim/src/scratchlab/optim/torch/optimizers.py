@@ -49,7 +49,7 @@ class SGD:
     def update_foreach(params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]],
                        group: dict[str, Any]) -> None:
         if group["weight_decay"] != 0:
-            grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+            grads = list(torch._foreach_add(grads, params, alpha=group["weight_decay"]))
         mu = group["momentum"]
         if mu != 0:
             old = [(s["momentum_buffer"], g) for s, g in zip(states, grads) if "momentum_buffer" in s]
@@ -60,7 +60,7 @@ class SGD:
             for s, g in zip(states, grads):
                 s.setdefault("momentum_buffer", g.clone())  # b_1 = g_1
             bufs = [s["momentum_buffer"] for s in states]
-            grads = torch._foreach_add(grads, bufs, alpha=mu) if group["nesterov"] else bufs
+            grads = list(torch._foreach_add(grads, bufs, alpha=mu)) if group["nesterov"] else bufs
         torch._foreach_add_(params, grads, alpha=-group["lr"])
 
 
@@ -109,7 +109,7 @@ class Adam:
             if cls.decoupled:
                 torch._foreach_mul_(params, 1 - lr * wd)
             else:
-                grads = torch._foreach_add(grads, params, alpha=wd)
+                grads = list(torch._foreach_add(grads, params, alpha=wd))
         m, v = [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states]
         torch._foreach_lerp_(m, grads, 1 - beta1)
         torch._foreach_mul_(v, beta2)
