@@ -14,10 +14,14 @@ term counts QK^T and AV, forward and backward), as in PaLM's appendix B and nano
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import os
 import shlex
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from scratchlab.core.bench import write_section
+from scratchlab.core.blas import preload_env
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -168,19 +173,17 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md")
     p.add_argument("--note", default="", help="a line to print under the table (e.g. the load)")
+    p.add_argument("--mlx-rows", type=Path, help=argparse.SUPPRESS)  # internal: child process
+    p.add_argument("--peak", type=float, help=argparse.SUPPRESS)  # internal: the parent's peak
     args = p.parse_args()
     import torch
 
-    peak = matmul_peak()
-    impls: dict[str, Callable[[], tuple[Callable[..., None], int, int]]] = {
-        "scratchlab torch": torch_ours, "HF GPT2LMHeadModel (torch)": torch_hf}
-    try:
-        import mlx.core  # noqa: F401
-
-        impls["scratchlab MLX"] = mlx_ours(False)
-        impls["scratchlab MLX, mx.compile"] = mlx_ours(True)
-    except ImportError:
-        pass
+    peak = args.peak or matmul_peak()
+    impls: dict[str, Callable[[], tuple[Callable[..., None], int, int]]] = {}
+    if args.mlx_rows is None:
+        impls = {"scratchlab torch": torch_ours, "HF GPT2LMHeadModel (torch)": torch_hf}
+    elif importlib.util.find_spec("mlx") is not None:
+        impls = {"scratchlab MLX": mlx_ours(False), "scratchlab MLX, mx.compile": mlx_ours(True)}
     rows = []
     for name, make in impls.items():
         step, n_params, n_pos = make()
@@ -191,6 +194,17 @@ def main() -> None:
         rows.append((name, n_params, tps, med * 1e3, mfu))
         print(f"{name}: {tps:,.0f} tokens/s ({med * 1e3:.0f} ms/step), {100 * mfu:.1f}% of peak",
               flush=True)
+    if args.mlx_rows is not None:
+        args.mlx_rows.write_text(json.dumps(rows))
+        return
+    # MLX in a child with OpenBLAS preloaded (its bundled BLAS is 30x slower), torch here
+    # without it (torch's GEMMs would move onto OpenBLAS's threads: core/blas.py)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "mlx.json"
+        subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--warmup",
+                        str(args.warmup), "--mlx-rows", str(out), "--peak", str(peak)],
+                       env=preload_env(), check=True)
+        rows += [tuple(r) for r in json.loads(out.read_text())]
     cmd = command("benchmarks/transformer_train.py")
     lines = [
         "## Training throughput: 12M GPT on CPU (transformer_train)", "",
