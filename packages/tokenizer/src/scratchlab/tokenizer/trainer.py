@@ -139,6 +139,9 @@ def train_fast(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: in
             size = len(word)
             out = word[:i]
             changed = False
+            # The two neighbour updates below repeat the "add w to where[p]" steps inline on
+            # purpose: this loop runs once per occurrence of every merged pair, where a function
+            # call per update is a cost. reference.train_reference states the rule plainly.
             while True:
                 if i + 1 < size and word[i + 1] == b:
                     changed = True
