@@ -31,6 +31,7 @@ import numpy as np
 
 from scratchlab.core.bench import write_section
 from scratchlab.core.blas import preload_env
+from scratchlab.core.memory import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -176,6 +177,7 @@ def main() -> None:
     p.add_argument("--mlx-rows", type=Path, help=argparse.SUPPRESS)  # internal: child process
     p.add_argument("--peak", type=float, help=argparse.SUPPRESS)  # internal: the parent's peak
     args = p.parse_args()
+    keep_freed_memory()  # as run-exp does for every run (core/memory.py), for every row alike
     import torch
 
     peak = args.peak or matmul_peak()

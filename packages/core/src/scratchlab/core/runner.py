@@ -21,6 +21,7 @@ from scratchlab.core.checkpoint import atomic_write_text
 from scratchlab.core.config import to_dict
 from scratchlab.core.context import RunContext
 from scratchlab.core.errors import Diverged, ScratchlabError
+from scratchlab.core.memory import keep_freed_memory
 from scratchlab.core.registry import get_plugin_manager, get_registry
 from scratchlab.core.results import RunResult, SweepResults, standard_plots
 from scratchlab.core.spec import Run, Spec
@@ -44,6 +45,7 @@ def run_one(task: str, run: Run, run_dir: Path, device: str = "auto",
     status, error, metrics = "ok", "", {}
     try:
         backend = get_backend(run.backend)
+        keep_freed_memory()  # no page faults on every step's activations (core/memory.py)
         if run.backend == "torch":
             _torch_threads(threads)
         backend.seed(run.seed)
