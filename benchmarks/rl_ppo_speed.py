@@ -2,9 +2,11 @@
 
     OMP_NUM_THREADS=1 python benchmarks/rl_ppo_speed.py [--steps 16384] [--reps 3] [--no-write]
 
-Both backends run the real `rl` task (CleanRL hyperparameters: 4 envs x 128 steps, 4 epochs
-x 4 minibatches) in this process, interleaved, best of ``--reps`` (the least disturbed by
-other load). Wall time and CPU time (time.process_time: what this process itself used, less
+Both backends run the real `rl` task in this process, interleaved, best of ``--reps`` (the
+least disturbed by other load), with two sets of hyperparameters: CleanRL's (PPOConfig's
+defaults: 4 envs x 128 steps, 4 epochs x 4 minibatches; the like-for-like code comparison)
+and experiments/ppo_cartpole.yaml's (what the experiment runs; fewer, larger minibatches
+cost less per step). Wall time and CPU time (time.process_time: what this process itself used, less
 inflated by other jobs) per environment step, split into rollouts and updates. Reference:
 CleanRL's ppo.py took about 61 s per 500k steps on 2 quiet cores (122 us per step). Writes
 its section of docs/benchmarks.md only when the 1-minute load average stays below
@@ -30,14 +32,22 @@ CLEANRL_US_PER_STEP = 61e6 / 500_000
 Timing = tuple[float, float, float, float, float]
 
 
-def time_run(backend: str, steps: int) -> Timing:
+def spec_algorithm() -> dict[str, object]:
+    """The algorithm settings of experiments/ppo_cartpole.yaml."""
+    import yaml
+
+    return dict(yaml.safe_load((ROOT / "experiments" / "ppo_cartpole.yaml").read_text())["algorithm"])
+
+
+def time_run(backend: str, steps: int, algorithm: dict[str, object] | None = None) -> Timing:
     """us per env step: (wall, wall in rollouts, wall in updates, CPU, CPU in rollouts)."""
     from scratchlab.core.config import build_config
     from scratchlab.core.context import RunContext
     from scratchlab.rl import rollout
     from scratchlab.rl.config import RLConfig
 
-    cfg = build_config(RLConfig, {"train": {"total_steps": steps}})
+    cfg = build_config(RLConfig, {"train": {"total_steps": steps},
+                                  "algorithm": algorithm or {"name": "ppo"}})
     collect = rollout.collect_steps
     spent = {"rollout": 0.0, "rollout_cpu": 0.0}
 
@@ -63,8 +73,6 @@ def time_run(backend: str, steps: int) -> Timing:
             us * spent["rollout_cpu"])
 
 
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=16384)
@@ -73,29 +81,34 @@ def main() -> None:
     ap.add_argument("--max-load", type=float, default=1.5)
     args = ap.parse_args()
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    settings = {"CleanRL's": {"name": "ppo"}, "ppo_cartpole.yaml's": spec_algorithm()}
     time_run("torch", 1024), time_run("mlx", 1024)  # imports and first-call costs
     loads = [os.getloadavg()[0]]
-    best: dict[str, Timing] = {}
+    best: dict[tuple[str, str], Timing] = {}
     for _ in range(args.reps):
-        for backend in ("torch", "mlx"):
-            r = time_run(backend, args.steps)
-            best[backend] = min(best.get(backend, r), r)
-            loads.append(os.getloadavg()[0])
-    rows = [f"| {b} | {t[0]:.0f} | {t[1]:.0f} | {t[2]:.0f} | {t[3]:.0f} | {t[4]:.0f} | "
+        for hp, algorithm in settings.items():
+            for backend in ("torch", "mlx"):
+                r = time_run(backend, args.steps, algorithm)
+                best[hp, backend] = min(best.get((hp, backend), r), r)
+                loads.append(os.getloadavg()[0])
+    rows = [f"| {hp} | {b} | {t[0]:.0f} | {t[1]:.0f} | {t[2]:.0f} | {t[3]:.0f} | {t[4]:.0f} | "
             f"{t[3] - t[4]:.0f} | {t[0] / CLEANRL_US_PER_STEP:.2f} | "
-            f"{t[0] / best['torch'][0]:.2f} |" for b, t in best.items()]
+            f"{t[0] / best[hp, 'torch'][0]:.2f} |" for (hp, b), t in best.items()]
+    spec_hp = ", ".join(f"{k}={v}" for k, v in settings["ppo_cartpole.yaml's"].items()
+                        if k != "name")
     body = "\n".join([
         f"Command: `OMP_NUM_THREADS=1 python benchmarks/rl_ppo_speed.py --steps {args.steps} "
         f"--reps {args.reps}`",
         "",
-        f"PPO on CartPole-v1, CleanRL hyperparameters, {args.steps} environment steps, best of "
+        f"PPO on CartPole-v1 with CleanRL's hyperparameters and with ppo_cartpole.yaml's "
+        f"({spec_hp}), {args.steps} environment steps, best of "
         f"{args.reps}; {os.cpu_count()} CPU cores, 1-minute load average {min(loads):.1f}-"
         f"{max(loads):.1f} while measuring (CleanRL's reference, {CLEANRL_US_PER_STEP:.0f} "
         f"us/step wall, was on 2 quiet cores).",
         "",
-        "| backend | wall us / env step | rollout | update | CPU us / env step | rollout | "
-        "update | wall / CleanRL | wall / torch |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|", *rows])
+        "| hyperparameters | backend | wall us / env step | rollout | update | CPU us / env step "
+        "| rollout | update | wall / CleanRL | wall / torch |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|", *rows])
     print(body)
     if args.no_write:
         return

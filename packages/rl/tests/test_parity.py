@@ -22,7 +22,7 @@ from scratchlab.core.testing import (
     needs_torch,
 )
 from scratchlab.rl.config import AgentConfig, CartPoleConfig, CorridorConfig
-from scratchlab.rl.envs import GymVecEnv, ShortCorridor
+from scratchlab.rl.envs import CartPole, ShortCorridor
 from scratchlab.rl.networks import init_agent
 from scratchlab.rl.rollout import collect_episodes, collect_steps
 
@@ -56,7 +56,7 @@ def state(backend, algo):
 def test_policy_gradient_family_matches_across_backends(name, env_name):
     agent_cfg = AgentConfig(hidden=16, depth=2,
                             actor_input="constant" if env_name == "corridor" else "obs")
-    env = (GymVecEnv(CartPoleConfig(), 4, 0) if env_name == "cartpole"
+    env = (CartPole(CartPoleConfig(), 4, 0) if env_name == "cartpole"
            else ShortCorridor(CorridorConfig(max_episode_steps=50), 4, 0))
     settings = {"batch_episodes": 4, "lr": 1e-3, "gae_lambda": 0.9, "max_grad_norm": 1.0}
     algos = {b: make(b, name, settings, env, agent_cfg) for b in ("torch", "mlx")}
@@ -85,7 +85,7 @@ def test_policy_gradient_family_matches_across_backends(name, env_name):
 @needs_both
 def test_ppo_matches_across_backends():
     agent_cfg = AgentConfig(hidden=16, depth=2)
-    env = GymVecEnv(CartPoleConfig(), 2, 0)
+    env = CartPole(CartPoleConfig(), 2, 0)
     settings = {"num_envs": 2, "num_steps": 32, "num_minibatches": 2, "update_epochs": 2}
     algos = {b: make(b, "ppo", settings, env, agent_cfg) for b in ("torch", "mlx")}
     obs, rng = env.reset(), np.random.default_rng(0)
@@ -97,6 +97,9 @@ def test_ppo_matches_across_backends():
                 assert stats["mlx"][k] == pytest.approx(stats["torch"][k], rel=1e-4, abs=1e-5), k
         assert_state_dicts_close(state("mlx", algos["mlx"]), state("torch", algos["torch"]),
                                  **MODEL_TOL)
+        # MLX acts through mx.compile: it must see the updated weights, not the traced ones
+        for t_out, m_out in zip(algos["torch"].act(obs), algos["mlx"].act(obs)):
+            assert_close(m_out, t_out, **MODEL_TOL)
         resync(algos)
 
 

@@ -17,7 +17,6 @@ from scratchlab.core.config import choice
 class CartPoleConfig:
     """Gymnasium's CartPole-v1 (reward +1 per step, truncated at 500 steps)."""
 
-    env_id: str = "CartPole-v1"
     max_episode_steps: int = 500
 
     def __post_init__(self) -> None:

@@ -51,18 +51,24 @@ def collect_steps(env: object, act: ActFn, obs: np.ndarray, num_steps: int,
                   rng: np.random.Generator) -> tuple[Rollout, np.ndarray]:
     """``num_steps`` steps of every env (PPO); episodes continue across rollouts.
 
-    CleanRL's storage: buffers allocated once, row t written at step t."""
+    CleanRL's storage: buffers allocated once, row t written at step t. The step loop only
+    acts, samples and steps: the Gumbel noise of the whole rollout is drawn up front (the
+    same draws ``sample`` would make) and log pi(a_t | s_t) is computed once at the end."""
     shape = (num_steps, len(obs))
+    n_actions: int = env.n_actions  # type: ignore[attr-defined]
     obs_buf = np.zeros(shape + obs.shape[1:], np.float32)
-    actions, logprobs, values, rewards, dones = (np.zeros(shape, dt) for dt in (
-        np.int64, np.float32, np.float32, np.float64, np.float64))
+    logits = np.zeros(shape + (n_actions,), np.float32)
+    actions, values, rewards, dones = (np.zeros(shape, dt) for dt in (
+        np.int64, np.float32, np.float64, np.float64))
+    gumbel = -np.log(-np.log(rng.random(logits.shape)))
     for t in range(num_steps):
         obs_buf[t] = obs
-        logits, values[t] = act(obs)
-        actions[t], logprobs[t] = sample(logits, rng)
+        logits[t], values[t] = act(obs)
+        actions[t] = np.argmax(logits[t] + gumbel[t], axis=-1)  # Gumbel-max, as in sample()
         obs, rewards[t], term, trunc, _ = env.step(actions[t])  # type: ignore[attr-defined]
         dones[t] = term | trunc
     _, last_value = act(obs)
+    logprobs = np.take_along_axis(log_softmax(logits), actions[..., None], -1)[..., 0]
     roll = Rollout(obs_buf, actions, logprobs, values, rewards, dones, np.ones_like(dones),
                    last_value, int(dones.sum()))
     return roll, obs

@@ -34,9 +34,8 @@ def value_loss(values: mx.array, targets: mx.array, mask: mx.array) -> mx.array:
 
 def normalize(x: mx.array) -> mx.array:
     """(x - mean) / (std + 1e-8), with the unbiased std (as CleanRL)."""
-    mean = x.mean()
-    std = mx.sqrt(((x - mean) ** 2).sum() / max(x.size - 1, 1))
-    return (x - mean) / (std + 1e-8)
+    std = mx.std(x, ddof=1 if x.size > 1 else 0)
+    return (x - x.mean()) / (std + 1e-8)
 
 
 def ppo_loss(logits: mx.array, values: mx.array, actions: mx.array,

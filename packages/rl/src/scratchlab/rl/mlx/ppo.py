@@ -40,6 +40,9 @@ class PPO:
         self.optimizer.init(agent.trainable_parameters())
         state = [agent.state, self.optimizer.state]
         self.train_step = partial(mx.compile, inputs=state, outputs=state)(self._train_step)
+        # acting, a dozen tiny ops per env step, is traced once as well (the weights are inputs)
+        self.policy = partial(mx.compile, inputs=agent.state)(
+            lambda obs: (agent.logits(obs), agent.value(obs)))
 
     def _train_step(self, *minibatch: mx.array) -> tuple[mx.array, dict[str, mx.array], mx.array]:
         (loss, stats), grads = self.loss_and_grad(self.agent, *minibatch, self.cfg)
@@ -48,8 +51,7 @@ class PPO:
         return loss, stats, grad_norm
 
     def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        o = mx.array(obs)
-        logits, values = self.agent.logits(o), self.agent.value(o)
+        logits, values = self.policy(mx.array(obs))
         mx.eval(logits, values)
         return np.array(logits), np.array(values)
 

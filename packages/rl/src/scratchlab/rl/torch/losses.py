@@ -33,8 +33,7 @@ def value_loss(values: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
     """(x - mean) / (std + 1e-8), with the unbiased std (as CleanRL)."""
-    mean = x.mean()
-    std = torch.sqrt(((x - mean) ** 2).sum() / max(x.numel() - 1, 1))
+    std, mean = torch.std_mean(x, correction=1 if x.numel() > 1 else 0)
     return (x - mean) / (std + 1e-8)
 
 

@@ -33,7 +33,7 @@ class PPO:
         self.num_updates = max(1, total_steps // cfg.batch_size)
         self.update_idx = 0
 
-    @torch.no_grad()
+    @torch.inference_mode()  # no autograd bookkeeping at all while collecting
     def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         o = torch.from_numpy(obs)
         return self.agent.logits(o).numpy(), self.agent.value(o).numpy()
