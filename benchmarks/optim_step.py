@@ -7,9 +7,9 @@ parameter tensors of a 12M-parameter GPT (6 layers, 384 wide, MLP 1536, vocabula
 Gradients are fixed random tensors; a step is the optimizer update alone (``opt.step()`` in
 torch; ``apply_gradients`` + ``mx.eval`` in MLX). For each optimizer, every implementation is
 built first and the timed steps are interleaved (A, B, C, A, B, C, ...) after one warm-up step
-each, so that load from other processes hits them alike; each row is the median over ``--reps``
-steps of the process CPU time (all threads, the figure compared; robust to waiting for a busy
-core) and of the wall time. Ours runs with its multi-tensor (``torch._foreach_*``) path and
+each, so that load from other processes hits them alike; each row is the median and the min over
+``--reps`` steps of the process CPU time (all threads; robust to waiting for a busy core; the
+min, the least disturbed step, is what the ratio compares) and the median wall time. Ours runs with its multi-tensor (``torch._foreach_*``) path and
 with its per-tensor reference; torch's built-ins in each implementation that works on this
 device: ``foreach=False``, ``foreach=True`` and ``fused=True``. torch.optim.Muon runs
 Newton–Schulz in bfloat16 only, so it is timed next to ours with ``ns_dtype: bfloat16`` (by
@@ -51,6 +51,7 @@ def shapes() -> dict[str, tuple[int, ...]]:
 
 SPECS: dict[str, dict[str, Any]] = {
     "sgd (momentum 0.9)": {"name": "sgd", "lr": 0.1, "momentum": 0.9},
+    "adam": {"name": "adam", "lr": 1e-3},
     "adamw": {"name": "adamw", "lr": 1e-3, "weight_decay": 0.1, "decay_min_ndim": 0},
     "lion": {"name": "lion", "lr": 1e-4, "weight_decay": 0.1, "decay_min_ndim": 0},
     "muon + adamw": {"name": "muon", "lr": 0.02, "fallback": {"name": "adamw", "lr": 1e-3,
@@ -60,8 +61,10 @@ SPECS: dict[str, dict[str, Any]] = {
 }
 
 
-def interleaved(steps: dict[str, Any], reps: int, sync: Any = lambda: None) -> dict[str, tuple[float, float]]:
-    """Median (CPU ms, wall ms) per step of each implementation, their timed steps interleaved."""
+def interleaved(steps: dict[str, Any], reps: int,
+                sync: Any = lambda: None) -> dict[str, tuple[float, float, float]]:
+    """(median CPU ms, min CPU ms, median wall ms) per step of each implementation, their timed
+    steps interleaved. The min is the least disturbed step: what the ratios compare."""
     for step in steps.values():  # warm-up: state allocation, first-call overheads
         step()
         sync()
@@ -72,15 +75,15 @@ def interleaved(steps: dict[str, Any], reps: int, sync: Any = lambda: None) -> d
             step()
             sync()
             times[k].append((time.process_time() - c0, time.perf_counter() - t0))
-    return {k: (statistics.median(c for c, _ in ts) * 1e3, statistics.median(w for _, w in ts) * 1e3)
-            for k, ts in times.items()}
+    return {k: (statistics.median(c for c, _ in ts) * 1e3, min(c for c, _ in ts) * 1e3,
+                statistics.median(w for _, w in ts) * 1e3) for k, ts in times.items()}
 
 
 def is_hidden(name: str, shape: tuple[int, ...]) -> bool:
     return name.startswith("blocks.") and len(shape) == 2
 
 
-def bench_torch(reps: int, bf16: bool | None) -> list[tuple[str, str, float, float]]:
+def bench_torch(reps: int, bf16: bool | None, only: list[str]) -> list[tuple[str, str, float, float, float]]:
     import torch
 
     from scratchlab.optim.config import optimizer_config
@@ -120,6 +123,8 @@ def bench_torch(reps: int, bf16: bool | None) -> list[tuple[str, str, float, flo
         bf16 = dev == "cuda"
     rows = []
     for label, spec in SPECS.items():
+        if spec["name"] not in only:
+            continue
         if "bf16" in label and not bf16:
             print(f"skip torch {label}: bfloat16 Newton–Schulz on {dev} (pass --bf16 to time it)")
             continue
@@ -131,6 +136,8 @@ def bench_torch(reps: int, bf16: bool | None) -> list[tuple[str, str, float, flo
             try:
                 if label.startswith("sgd"):
                     steps[f"torch.optim ({impl})"] = torch.optim.SGD(params, lr=0.1, momentum=0.9, **kw).step
+                elif label == "adam":
+                    steps[f"torch.optim ({impl})"] = torch.optim.Adam(params, lr=1e-3, **kw).step
                 elif label == "adamw":
                     steps[f"torch.optim ({impl})"] = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.1,
                                                                        **kw).step
@@ -140,14 +147,14 @@ def bench_torch(reps: int, bf16: bool | None) -> list[tuple[str, str, float, flo
                         torch.optim.AdamW(rest, lr=1e-3, weight_decay=0.01))
             except (RuntimeError, ValueError) as exc:  # e.g. fused not supported here
                 print(f"skip torch {label} {impl}: {exc}")
-        for impl, (cpu, wall) in interleaved(steps, reps, sync).items():
-            rows.append((label, impl, cpu, wall))
+        for impl, (cpu, cpu_min, wall) in interleaved(steps, reps, sync).items():
+            rows.append((label, impl, cpu, cpu_min, wall))
             print("torch", *rows[-1], flush=True)
         del steps
     return rows
 
 
-def bench_mlx(reps: int) -> list[tuple[str, str, float, float]]:
+def bench_mlx(reps: int, only: list[str]) -> list[tuple[str, str, float, float, float]]:
     import mlx.core as mx
     import mlx.nn as nn
     import mlx.optimizers as optim
@@ -170,7 +177,7 @@ def bench_mlx(reps: int) -> list[tuple[str, str, float, float]]:
 
     rows = []
     for label, spec in SPECS.items():
-        if "bf16" in label:
+        if "bf16" in label or spec["name"] not in only:
             continue  # MLX's built-in Muon is float32 only
         m = nn.Module()
         for k, v in tree_unflatten(flat).items():
@@ -178,6 +185,8 @@ def bench_mlx(reps: int) -> list[tuple[str, str, float, float]]:
         steps = {"scratchlab": runner(build(optimizer_config(spec), m))}
         if label.startswith("sgd"):
             ref = optim.SGD(0.1, momentum=0.9)
+        elif label == "adam":
+            ref = optim.Adam(1e-3, bias_correction=True)
         elif label == "adamw":
             ref = optim.AdamW(1e-3, weight_decay=0.1, bias_correction=True)
         elif label == "lion":
@@ -187,19 +196,19 @@ def bench_mlx(reps: int) -> list[tuple[str, str, float, float]]:
                 [optim.Muon(0.02, weight_decay=0.0), optim.AdamW(1e-3, bias_correction=True)],
                 [lambda path, p: is_hidden(path, tuple(p.shape))])
         steps["mlx.optimizers"] = runner(ref)
-        for impl, (cpu, wall) in interleaved(steps, reps).items():
-            rows.append((label, impl, cpu, wall))
+        for impl, (cpu, cpu_min, wall) in interleaved(steps, reps).items():
+            rows.append((label, impl, cpu, cpu_min, wall))
             print("mlx", *rows[-1], flush=True)
     return rows
 
 
-def table(rows: list[tuple[str, str, str, float, float]]) -> str:
-    out = ["| backend | optimizer | implementation | CPU ms / step | wall ms / step | CPU time vs fastest built-in |",
-           "|---|---|---|---|---|---|"]
-    for backend, label, impl, cpu, wall in rows:
-        refs = [r[3] for r in rows if r[0] == backend and r[1] == label and not r[2].startswith("scratchlab")]
-        ratio = f"{cpu / min(refs):.2f}x" if refs else "—"
-        out.append(f"| {backend} | {label} | {impl} | {cpu:.1f} | {wall:.1f} | {ratio} |")
+def table(rows: list[tuple[str, str, str, float, float, float]]) -> str:
+    out = ["| backend | optimizer | implementation | CPU ms / step (median) | CPU ms (min) | wall ms (median) "
+           "| min CPU time vs fastest built-in |", "|---|---|---|---|---|---|---|"]
+    for backend, label, impl, cpu, cpu_min, wall in rows:
+        refs = [r[4] for r in rows if r[0] == backend and r[1] == label and not r[2].startswith("scratchlab")]
+        ratio = f"{cpu_min / min(refs):.2f}x" if refs else "—"
+        out.append(f"| {backend} | {label} | {impl} | {cpu:.1f} | {cpu_min:.1f} | {wall:.1f} | {ratio} |")
     return "\n".join(out)
 
 
@@ -210,25 +219,28 @@ def main() -> None:
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md")
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                     help="time bfloat16 Newton–Schulz (ours and torch.optim.Muon); default: on CUDA")
+    ap.add_argument("--only", nargs="+", default=sorted({s["name"] for s in SPECS.values()}),
+                    choices=sorted({s["name"] for s in SPECS.values()}), help="optimizers to time")
     args = ap.parse_args()
     n = sum(int(np.prod(s)) for s in shapes().values())
     load_before = os.getloadavg()[0]
     rows = []
     if args.backend in ("torch", "both"):
-        rows += [("torch", *r) for r in bench_torch(args.reps, args.bf16)]
+        rows += [("torch", *r) for r in bench_torch(args.reps, args.bf16, args.only)]
     if args.backend in ("mlx", "both"):
-        rows += [("mlx", *r) for r in bench_mlx(args.reps)]
+        rows += [("mlx", *r) for r in bench_mlx(args.reps, args.only)]
     load = max(load_before, os.getloadavg()[0])
     cmd = "python benchmarks/optim_step.py" + (f" --reps {args.reps}" if args.reps != 10 else "") \
         + (f" --backend {args.backend}" if args.backend != "both" else "") \
-        + {None: "", True: " --bf16", False: " --no-bf16"}[args.bf16]
+        + {None: "", True: " --bf16", False: " --no-bf16"}[args.bf16] \
+        + (f" --only {' '.join(args.only)}" if set(args.only) != {s["name"] for s in SPECS.values()} else "")
     threads = os.environ.get("OMP_NUM_THREADS", "default")
     body = (f"## Optimizer step time ({n / 1e6:.1f}M parameters, {len(shapes())} tensors)\n\n"
             f"`OMP_NUM_THREADS={threads} {cmd}` on {platform.machine()} {platform.system()}, "
             f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, load average up to {load:.1f}"
             + (" (other work competed: compare the ratios, not the times)" if load >= 1.5 else "")
             + f". Implementations of one optimizer interleaved step by step in one process; median "
-            f"of {args.reps} steps; the ratio compares CPU time. What the multi-tensor path does and "
+            f"and min of {args.reps} steps; the ratio compares the min CPU time. What the multi-tensor path does and "
             "why a CPU `fused=True` kernel stays ahead: [docs/optimisers.md](optimisers.md#speed).\n\n"
             + table(rows))
     print(body)
