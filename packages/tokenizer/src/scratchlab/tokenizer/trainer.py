@@ -17,8 +17,11 @@ back to byte values at the end. See docs/bpe.md for the measured effect of each 
 
 from __future__ import annotations
 
+import gc
 import heapq
-from collections.abc import Callable, Collection, Mapping
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -43,7 +46,8 @@ class _InitialIndex:
         self.ids = list(range(int(words.max()) + 1 if len(words) else 0))
 
     def chunks(self, key: int) -> list[int]:
-        lo, hi = np.searchsorted(self.keys, [key, key + 1])
+        # search with int32 values: Python ints would make NumPy cast the whole array first
+        lo, hi = self.keys.searchsorted(np.array([key, key + 1], dtype=self.keys.dtype))
         return list(map(self.ids.__getitem__, np.unique(self.words[lo:hi]).tolist()))
 
 
@@ -51,7 +55,7 @@ _RANK_TABLE = bytes(BYTE_RANK)  # byte -> its HF rank, for bytes.translate
 
 
 def _initial(chunk_counts: Mapping[str, int]) -> tuple[list[list[int]], list[int],
-                                                       dict[int, int], _InitialIndex]:
+                                                       defaultdict[int, int], _InitialIndex]:
     """Chunks as symbol lists (in HF rank numbering), pair counts, and the byte-pair index.
     One stable sort of all initial pairs gives both the counts and the index; int32 keeps
     the arrays small (a pair of byte ranks fits in 28 bits)."""
@@ -63,7 +67,7 @@ def _initial(chunk_counts: Mapping[str, int]) -> tuple[list[list[int]], list[int
             counts.append(n)
     if not words:
         empty = np.zeros(0, np.int32)
-        return [], [], {}, _InitialIndex(empty, empty)
+        return [], [], defaultdict(int), _InitialIndex(empty, empty)
     flat = np.frombuffer(b"".join(words), dtype=np.uint8).astype(np.int32)
     lengths = np.fromiter(map(len, words), dtype=np.int32, count=len(words))
     valid = np.ones(len(flat) - 1, dtype=bool)
@@ -79,8 +83,22 @@ def _initial(chunk_counts: Mapping[str, int]) -> tuple[list[list[int]], list[int
     weights = np.asarray(counts, dtype=np.int64)[word_of]
     totals = np.add.reduceat(weights, starts)
     del weights
-    pair_counts = dict(zip(keys[starts].tolist(), totals.tolist()))
+    pair_counts = defaultdict(int, zip(keys[starts].tolist(), totals.tolist()))
     return [list(w) for w in words], counts, pair_counts, _InitialIndex(keys, word_of)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """The cyclic garbage collector off for a while. Training makes no reference cycles, but
+    it allocates hundreds of thousands of lists (chunks, index entries), and each full
+    collection walks all of them: 12-24% of the merge phase at 100 MB (docs/bpe.md)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def train_fast(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: int = 0,
@@ -89,6 +107,12 @@ def train_fast(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: in
     """Same contract as :func:`scratchlab.tokenizer.reference.train_reference`.
     ``consume``: empty ``chunk_counts`` (a dict) once converted, freeing its strings for the
     merge phase (``train_bpe`` does this with its own counts)."""
+    with _gc_paused():
+        return _merge(chunk_counts, n_tokens, min_frequency, progress, consume)
+
+
+def _merge(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: int,
+           progress: Progress | None, consume: bool) -> tuple[list[bytes], list[Merge]]:
     words, counts, pc, initial = _initial(chunk_counts)
     if consume:
         chunk_counts.clear()  # type: ignore[attr-defined]
@@ -102,6 +126,7 @@ def train_fast(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: in
     merges: list[Merge] = []
     threshold = max(1, min_frequency)
     pc_get = pc.get
+    where_get = where.get
     next_purge = PURGE_EVERY
     while len(vocab) < n_tokens and heap:
         entry = heapq.heappop(heap)
@@ -129,65 +154,56 @@ def train_fast(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: in
             chunks = initial.chunks(key)
         touched: set[int] = set()
         new_shift = new << SHIFT
+        b_shift = b << SHIFT
+        used = 2 if a == b else 1  # occurrences of a one merge consumes
         for w in chunks:
             word = words[w]
-            try:
-                i = word.index(a)
-            except ValueError:
+            left_a = word.count(a)  # one C scan; 0 for a stale index entry (no exception)
+            if not left_a:
                 continue
             n = counts[w]
             size = len(word)
-            out = word[:i]
-            changed = False
-            # The two neighbour updates below repeat the "add w to where[p]" steps inline on
-            # purpose: this loop runs once per occurrence of every merged pair, where a function
-            # call per update is a cost. reference.train_reference states the rule plainly.
-            while True:
+            i = -1
+            # Rewrite the chunk in place, one occurrence at a time. The two neighbour updates
+            # repeat the "add w to where[p]" steps inline on purpose: this loop runs once per
+            # occurrence of every merged pair, where a function call per update is a cost.
+            # reference.train_reference states the rule plainly.
+            while left_a > 0:
+                i = word.index(a, i + 1)
                 if i + 1 < size and word[i + 1] == b:
-                    changed = True
-                    if out:  # (left, a) -> (left, new)
-                        left = out[-1] << SHIFT
+                    left_a -= used
+                    if i:  # (left, a) -> (left, new); left is new after a previous merge
+                        left = word[i - 1] << SHIFT
                         pc[left | a] -= n
                         p = left | new
-                        pc[p] = pc_get(p, 0) + n
+                        pc[p] += n
                         touched.add(p)
-                        s = where.get(p)
+                        s = where_get(p)
                         if s is None:
                             where[p] = w
-                        elif isinstance(s, int):
+                        elif s.__class__ is int:
                             if s != w:
                                 where[p] = [s, w]
                         elif s[-1] != w:
                             s.append(w)
                     if i + 2 < size:  # (b, right) -> (new, right)
                         right = word[i + 2]
-                        p = (b << SHIFT) | right
-                        pc[p] = pc_get(p, 0) - n
+                        pc[b_shift | right] -= n
                         p = new_shift | right
-                        pc[p] = pc_get(p, 0) + n
+                        pc[p] += n
                         touched.add(p)
-                        s = where.get(p)
+                        s = where_get(p)
                         if s is None:
                             where[p] = w
-                        elif isinstance(s, int):
+                        elif s.__class__ is int:
                             if s != w:
                                 where[p] = [s, w]
                         elif s[-1] != w:
                             s.append(w)
-                    out.append(new)
-                    i += 2
+                    word[i:i + 2] = (new,)
+                    size -= 1
                 else:
-                    out.append(word[i])
-                    i += 1
-                try:
-                    j = word.index(a, i)
-                except ValueError:
-                    out.extend(word[i:])
-                    break
-                out.extend(word[i:j])
-                i = j
-            if changed:
-                words[w] = out
+                    left_a -= 1
         pc.pop(key, None)  # every occurrence is gone (a == b leaves no aa either)
         for p in touched:
             c = pc[p]
