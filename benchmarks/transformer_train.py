@@ -96,12 +96,13 @@ def adamw() -> Any:
     return resolve_choice("optimizer", {"name": "adamw", "lr": 3e-4, "weight_decay": 0.1})
 
 
-def build_ours(backend_name: str) -> Any:
+def build_ours(backend_name: str, fused: bool = True) -> Any:
     """Our GPT of the benchmark's shape (GPT-2 layout: learned positions, biases, tied head)."""
     from scratchlab.core.config import resolve_choice
 
     model = resolve_choice("model", {"name": "gpt", **SHAPE, "dropout": 0.0, "bias": True,
-                                     "positional": "learned", "tie_weights": True})
+                                     "positional": "learned", "tie_weights": True,
+                                     "attention": {"name": "causal", "fused": fused}})
     return model.build(backend_name, VOCAB, CONTEXT)
 
 
@@ -147,14 +148,14 @@ def torch_hf() -> tuple[Callable[..., None], int, int]:
     return step, backend.count_params(hf), hf.transformer.wpe.weight.numel()
 
 
-def mlx_ours(compile: bool) -> Callable[[], tuple[Callable[..., None], int, int]]:
+def mlx_ours(compile: bool, fused: bool = True) -> Callable[[], tuple[Callable[..., None], int, int]]:
     def make() -> tuple[Callable[..., None], int, int]:
         import mlx.core as mx
 
         from scratchlab.core.backends import mlx as backend
         from scratchlab.transformer.lm.mlx import make_loss_fn
 
-        model = build_ours("mlx")
+        model = build_ours("mlx", fused)
         mx.eval(model.parameters())
         step_fn = backend.TrainStep(model, make_loss_fn(model.forward_aux),
                                     adamw().build("mlx", model), 1.0, compile=compile)
@@ -185,7 +186,10 @@ def main() -> None:
     if args.mlx_rows is None:
         impls = {"scratchlab torch": torch_ours, "HF GPT2LMHeadModel (torch)": torch_hf}
     elif importlib.util.find_spec("mlx") is not None:
-        impls = {"scratchlab MLX": mlx_ours(False), "scratchlab MLX, mx.compile": mlx_ours(True)}
+        # on a CPU the explicit attention path (fastmath.softmax, fused by mx.compile) beats
+        # mx.fast.scaled_dot_product_attention, whose softmax uses MLX's scalar exp
+        impls = {"scratchlab MLX": mlx_ours(False), "scratchlab MLX, mx.compile": mlx_ours(True),
+                 "scratchlab MLX, explicit attention, mx.compile": mlx_ours(True, fused=False)}
     rows = []
     for name, make in impls.items():
         step, n_params, n_pos = make()

@@ -18,6 +18,7 @@ import mlx.nn as nn
 
 from scratchlab.transformer.config import AttentionConfig, GPTConfig
 from scratchlab.transformer.mlx.cache import LayerCache
+from scratchlab.transformer.mlx.fastmath import softmax
 from scratchlab.transformer.mlx.hooks import HookPoint
 from scratchlab.transformer.mlx.positional import Positional
 
@@ -80,7 +81,7 @@ class CausalSelfAttention(nn.Module):
             scores = scores + bias.astype(scores.dtype)
         allowed = attention_mask(offset, T, Tk, self.window)
         scores = mx.where(allowed, scores, mx.array(-mx.inf, scores.dtype))
-        pattern = self.hook_pattern(mx.softmax(scores.astype(mx.float32), axis=-1).astype(q.dtype))
+        pattern = self.hook_pattern(softmax(scores.astype(mx.float32)).astype(q.dtype))
         return self.attn_dropout(pattern) @ v
 
     def _fused(self, q: mx.array, k: mx.array, v: mx.array, offset: int,

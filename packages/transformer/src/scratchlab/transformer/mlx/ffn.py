@@ -8,9 +8,10 @@ import mlx.core as mx
 import mlx.nn as nn
 
 from scratchlab.transformer.config import MLPConfig, NoFFNConfig, SwiGLUConfig
+from scratchlab.transformer.mlx.fastmath import gelu
 
 ACTIVATIONS = {
-    "gelu": nn.gelu,
+    "gelu": gelu,  # nn.gelu's erf is scalar on MLX's CPU backend: fastmath.py
     "gelu_tanh": nn.gelu_approx,
     "relu": nn.relu,
 }
