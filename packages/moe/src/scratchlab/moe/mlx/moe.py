@@ -83,7 +83,7 @@ class MoE(nn.Module):
             "z_loss": mx.stop_gradient(z),
             "load": load,
             "load_entropy": entropy(load),
-            "dropped_frac": 1.0 - keep.astype(mx.float32).mean(),
+            "dropped_frac": mx.logical_not(keep).astype(mx.float32).sum() / keep.size,
         }
         return out.reshape(shape), aux
 

@@ -83,7 +83,7 @@ class MoE(nn.Module):
             "z_loss": z.detach(),
             "load": load,
             "load_entropy": entropy(load),
-            "dropped_frac": 1.0 - keep.float().mean(),
+            "dropped_frac": (~keep).float().sum() / keep.numel(),  # 1 - mean: not exactly 0
         }
         return out.reshape(shape), aux
 
