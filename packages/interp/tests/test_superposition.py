@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scratchlab.core.config import build_config
-from scratchlab.core.testing import BACKENDS, OP_TOL, assert_close, needs_both
+from scratchlab.core.testing import OP_TOL, assert_close, needs_both
 from scratchlab.interp import superposition as sp
 
 
@@ -67,8 +67,7 @@ def test_toy_model_parity_forward_and_gradients():
     cfg = build_config(sp.SuperpositionConfig, {"n_features": 6, "n_hidden": 3})
     weights = sp.init_weights(cfg, 4, seed=3)
     weights["b_final"] = np.random.default_rng(1).standard_normal((4, 6)).astype(np.float32) * .1
-    x = np.random.default_rng(0).random((32, 4, 6)).astype(np.float32)
-    x *= np.random.default_rng(2).random((32, 4, 6)) < 0.4
+    x = sp.generate_batch(np.random.default_rng(0), 32, np.full(4, 0.4, np.float32), 6)
     imp = sp.importance(build_config(sp.SuperpositionConfig, {"n_features": 6,
                                                               "importance_decay": 0.8}))
     t_model, m_model = tsp.ToyModel(4, 6, 3), msp.ToyModel(4, 6, 3)
@@ -84,26 +83,14 @@ def test_toy_model_parity_forward_and_gradients():
     assert_close(t_model.b_final.grad, m_grads["b_final"], **OP_TOL)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_generated_features_have_the_right_density(backend):
-    """Present with probability p, and then U[0, 1] (mean 1/2, variance 1/12) whatever p."""
-    if backend == "torch":
-        import torch
-
-        from scratchlab.interp.torch.superposition import generate_batch
-
-        torch.manual_seed(0)
-        x = generate_batch(4096, torch.tensor([1.0, 0.1]), 8).numpy()
-    else:
-        import mlx.core as mx
-
-        from scratchlab.interp.mlx.superposition import generate_batch
-
-        mx.random.seed(0)
-        x = np.array(generate_batch(4096, mx.array([1.0, 0.1]), 8))
-    density = (x > 0).mean((0, 2))
+def test_generated_features_have_the_right_density():
+    """(instances, batch, features); present with probability p, and then U[0, 1) (mean 1/2,
+    variance 1/12) whatever p."""
+    x = sp.generate_batch(np.random.default_rng(0), 4096, np.array([1.0, 0.1], np.float32), 8)
+    assert x.shape == (2, 4096, 8) and x.dtype == np.float32
+    density = (x > 0).mean((1, 2))
     assert abs(density[0] - 1.0) < 1e-3 and abs(density[1] - 0.1) < 0.01
-    assert x.max() <= 1 and x.min() >= 0
+    assert x.max() < 1 and x.min() >= 0
     for k in range(2):
-        v = x[:, k][x[:, k] > 0]
+        v = x[k][x[k] > 0]
         assert abs(v.mean() - 0.5) < 0.02 and abs(v.var() - 1 / 12) < 0.01

@@ -74,23 +74,28 @@ def plot_columns(W: np.ndarray, probs: np.ndarray, importance: np.ndarray, path:
     save_figure(fig, path)
 
 
-def plot_dimensionality(W: np.ndarray, probs: np.ndarray, path: Path, title: str) -> None:
-    """D_i of every represented feature against 1/(1-S), with m/||W||_F^2 as a line and the
-    fractions the paper sees features stick at (its figure 'Feature dimensionality')."""
+def plot_dimensionality(Ws: list[np.ndarray], probs: np.ndarray, path: Path, title: str) -> None:
+    """D_i of every represented feature against 1/(1-S), pooled over seeds (one W per seed),
+    with m/||W||_F^2 as a line per seed and the fractions the paper sees features stick at
+    (its figure 'Feature dimensionality')."""
     plt = _plt()
-    D = sp.feature_dimensionality(W)
-    rep = sp.represented(W, 0.1)
     fig, ax = plt.subplots(figsize=(7, 4.5))
     inv = 1.0 / probs
     rng = np.random.default_rng(0)
-    for k in range(len(probs)):
-        d = D[k][rep[k]]
-        jitter = inv[k] * np.exp(rng.uniform(-0.04, 0.04, len(d)))
-        ax.scatter(jitter, d, s=6, alpha=0.5, color="tab:blue")
-    ax.plot(inv, sp.dims_per_feature(W), color="black", lw=1.5, label="m / ||W||_F^2")
+    for W in Ws:
+        D = sp.feature_dimensionality(W)
+        rep = sp.represented(W, 0.1)
+        for k in range(len(probs)):
+            d = D[k][rep[k]]
+            jitter = inv[k] * np.exp(rng.uniform(-0.04, 0.04, len(d)))
+            ax.scatter(jitter, d, s=4, alpha=0.35, color="tab:blue", lw=0)
+    for s, W in enumerate(Ws):
+        ax.plot(inv, sp.dims_per_feature(W), color="black", lw=1.2, alpha=0.8,
+                label="m / ||W||_F^2" + (f" ({len(Ws)} seeds)" if len(Ws) > 1 else "")
+                if s == 0 else None)
     for a, b in sp.FRACTIONS:
         ax.axhline(a / b, color="gray", lw=0.6, ls="--")
-        ax.text(inv.max() * 1.05, a / b, f"{a}/{b}", fontsize=7, va="center")
+        ax.text(inv.max() * 1.08, a / b, f"{a}/{b}", fontsize=7, va="center")
     ax.set_xscale("log")
     ax.set_xlabel("1 / (1 - S)")
     ax.set_ylabel("D_i  (dimensions per feature)")
@@ -101,23 +106,55 @@ def plot_dimensionality(W: np.ndarray, probs: np.ndarray, path: Path, title: str
     save_figure(fig, path)
 
 
+def load_superposition(results: Any) -> dict[tuple[str, str], list[tuple[Any, dict]]]:
+    """(variant, backend) -> [(run, superposition.npz contents)] over the ok seeds."""
+    out = {}
+    for key, runs in results.groups().items():
+        ok = [(r, dict(np.load(r.dir / "superposition.npz"))) for r in runs
+              if r.status == "ok" and r.dir is not None
+              and (r.dir / "superposition.npz").exists()]
+        if ok:
+            out[key] = ok
+    return out
+
+
+def fraction_table(Ws: list[np.ndarray], probs: np.ndarray) -> list[str]:
+    """Per instance: m/||W||_F^2 (mean and range over seeds) and the represented features, pooled
+    over seeds, whose D_i lies within 0.01 of each fraction."""
+    dpf = np.stack([sp.dims_per_feature(W) for W in Ws])
+    counts = sum(sp.fraction_counts(W) for W in Ws)
+    n_rep = sum(sp.represented(W).sum(-1) for W in Ws)
+    head = " | ".join(f"{a}/{b}" for a, b in sp.FRACTIONS)
+    lines = [f"| 1/(1-S) | m/‖W‖² (seeds: mean, min-max) | represented | {head} |",
+             "|---|---|---|" + "---|" * len(sp.FRACTIONS)]
+    for k, p in enumerate(probs):
+        cells = " | ".join(str(int(c)) if c else "" for c in counts[k])
+        lines.append(f"| {1 / p:.3g} | {dpf[:, k].mean():.3f} ({dpf[:, k].min():.3f}-"
+                     f"{dpf[:, k].max():.3f}) | {int(n_rep[k])} | {cells} |")
+    return lines
+
+
 def superposition_report(results: Any, out_dir: Path) -> str | None:
+    groups = load_superposition(results)
+    if not groups:
+        return None
     lines = ["## Superposition", ""]
-    drew = False
-    for r in first_ok_runs(results):
-        path = r.dir / "superposition.npz"
-        if not path.exists():
-            continue
-        data = np.load(path)
+    for (variant, backend), runs in groups.items():
+        r, data = runs[0]
         W, probs, imp, losses = data["W"], data["probs"], data["importance"], data["losses"]
-        name = slug(f"{r.run.variant}_{r.run.backend}")
-        title = (f"{r.run.variant} ({r.run.backend}): n={W.shape[1]}, m={W.shape[2]}, "
-                 f"seed {r.run.seed}")
-        plot_columns(W, probs, imp, out_dir / f"superposition_W_{name}.png", title)
-        plot_dimensionality(W, probs, out_dir / f"superposition_D_{name}.png", title)
-        drew = True
-        lines += [f"### {r.run.variant} ({r.run.backend}, seed {r.run.seed})", "",
+        Ws = [d["W"] for _, d in runs]
+        seeds = ", ".join(str(x.run.seed) for x, _ in runs)
+        name = slug(f"{variant}_{backend}")
+        shape = f"n={W.shape[1]}, m={W.shape[2]}"
+        plot_columns(W, probs, imp, out_dir / f"superposition_W_{name}.png",
+                     f"{variant} ({backend}): {shape}, seed {r.run.seed}")
+        plot_dimensionality(Ws, probs, out_dir / f"superposition_D_{name}.png",
+                            f"{variant} ({backend}): {shape}, seeds {seeds}")
+        lines += [f"### {variant} ({backend}, seeds {seeds})", "",
                   f"![W](superposition_W_{name}.png) ![D](superposition_D_{name}.png)", "",
+                  "Represented features (‖W_i‖ > 0.5) with D_i within 0.01 of each fraction, "
+                  "summed over seeds:", "", *fraction_table(Ws, probs), "",
+                  f"Seed {r.run.seed}, per instance:", "",
                   "| 1-S | 1/(1-S) | loss | m/‖W‖² | represented | D_i of represented "
                   "features (sorted) |", "|---|---|---|---|---|---|"]
         D = sp.feature_dimensionality(W)
@@ -128,7 +165,32 @@ def superposition_report(results: Any, out_dir: Path) -> str | None:
             lines.append(f"| {row['p']:.3g} | {row['inv_density']:.3g} | {row['loss']:.4g} | "
                          f"{row['dims_per_feature']:.3f} | {row['n_represented']} | {shown} |")
         lines.append("")
-    return "\n".join(lines) if drew else None
+    lines += backend_comparison(groups)
+    return "\n".join(lines)
+
+
+def backend_comparison(groups: dict[tuple[str, str], list[tuple[Any, dict]]]) -> list[str]:
+    """Torch against MLX per variant: m/||W||_F^2 per instance over the seeds of each. Runs of the
+    same seed share initial weights and data but drift apart (float rounding, then different
+    local minima), so the comparison is statistical: the two spreads should overlap."""
+    lines: list[str] = []
+    for variant in dict.fromkeys(v for v, _ in groups):
+        if (variant, "torch") not in groups or (variant, "mlx") not in groups:
+            continue
+        dpf = {b: np.stack([sp.dims_per_feature(d["W"]) for _, d in groups[(variant, b)]])
+               for b in ("torch", "mlx")}
+        probs = groups[(variant, "torch")][0][1]["probs"]
+        diff = np.abs(dpf["torch"].mean(0) - dpf["mlx"].mean(0))
+        lines += [f"### {variant}: torch vs MLX", "",
+                  f"m/‖W‖² per instance (mean over {len(dpf['torch'])} torch and "
+                  f"{len(dpf['mlx'])} MLX seeds); mean |difference| {diff.mean():.3f}, "
+                  f"largest {diff.max():.3f} at 1/(1-S) = {1 / probs[diff.argmax()]:.3g}.", "",
+                  "| 1/(1-S) | torch | MLX |", "|---|---|---|"]
+        for k, p in enumerate(probs):
+            lines.append(f"| {1 / p:.3g} | {dpf['torch'][:, k].mean():.3f} | "
+                         f"{dpf['mlx'][:, k].mean():.3f} |")
+        lines.append("")
+    return lines
 
 
 def write_json(path: Path, data: Any) -> None:

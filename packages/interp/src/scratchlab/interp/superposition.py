@@ -3,8 +3,8 @@
 n sparse features x_i ~ U[0, 1] (present with probability p = 1 - S, else 0) are squeezed into
 m < n hidden dimensions, h = W x, and read back through x' = ReLU(W^T h + b). Many sparsities
 train at once as independent *instances* (a leading batch axis on every weight), exactly as in
-the paper's notebook. Here: the config, the feature probabilities and importances, and the
-geometry metrics computed in NumPy from the trained W (the same for both backends).
+the paper's notebook. Here: the config, the feature probabilities and importances, the data
+(drawn in NumPy for both backends) and the geometry metrics computed in NumPy from the trained W.
 """
 
 from __future__ import annotations
@@ -57,6 +57,18 @@ def feature_probs(cfg: SuperpositionConfig) -> np.ndarray:
 def importance(cfg: SuperpositionConfig) -> np.ndarray:
     """(n_features,) weight of each feature in the loss."""
     return (cfg.importance_decay ** np.arange(cfg.n_features)).astype(np.float32)
+
+
+def generate_batch(rng: np.random.Generator, batch_size: int, probs: np.ndarray,
+                   n_features: int) -> np.ndarray:
+    """Features U[0, 1], each present with its instance's probability p: (instances, batch,
+    features). One uniform draw u serves both: present iff u < p, and then u / p is again
+    U[0, 1) (half the random numbers). Drawn in NumPy for both backends: MLX's CPU generator
+    was the slowest part of its step, and the run's checkpointed ``rng`` then resumes the
+    exact data stream; instances lead so that W x is a plain batched matmul."""
+    p = probs[:, None, None]
+    u = rng.random((len(probs), batch_size, n_features), dtype=np.float32)
+    return np.where(u < p, u / p, np.float32(0.0))
 
 
 def init_weights(cfg: SuperpositionConfig, n_instances: int, seed: int) -> dict[str, np.ndarray]:
@@ -119,3 +131,14 @@ def metrics(W: np.ndarray, probs: np.ndarray, losses: np.ndarray) -> dict[str, f
 FRACTIONS = [(1, 1), (3, 4), (2, 3), (1, 2), (2, 5), (3, 8), (1, 3)]
 """The dimensionalities that tegum products of small uniform polytopes give (paper, fig. 'Feature
 dimensionality'): digon 1/2, triangle 1/3 (in 2-d: 2/3), pentagon 2/5, square antiprism 3/8, ..."""
+
+
+def fraction_counts(W: np.ndarray, tol: float = 0.01) -> np.ndarray:
+    """(instances, len(FRACTIONS)): how many represented features of each instance have D_i
+    within ``tol`` of each fraction. 2/5 and 3/8 lie 0.025 apart, so tol must stay below
+    0.0125 to tell them apart. Counts, not a verdict: the text says what they show."""
+    D = feature_dimensionality(W)
+    rep = represented(W)
+    targets = np.array([a / b for a, b in FRACTIONS])
+    near = np.abs(D[..., None] - targets) <= tol
+    return (near & rep[..., None]).sum(-2)

@@ -25,23 +25,21 @@ class ToyModel(nn.Module):
         self.b_final = nn.Parameter(torch.zeros(n_instances, n_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (batch, instances, features) -> reconstruction of the same shape."""
-        h = torch.einsum("bif,ifh->bih", x, self.W)
-        return F.relu(torch.einsum("bih,ifh->bif", h, self.W) + self.b_final)
+        """x: (instances, batch, features) -> reconstruction of the same shape."""
+        h = x @ self.W  # (instances, batch, hidden): one matmul per instance
+        return F.relu(h @ self.W.transpose(1, 2) + self.b_final[:, None, :])
 
 
-def generate_batch(batch_size: int, probs: torch.Tensor, n_features: int) -> torch.Tensor:
-    """Features U[0, 1], each present with its instance's probability p: (batch, inst, feat).
-    One uniform draw u serves both: present iff u < p, and then u / p is again U[0, 1), which
-    halves the random numbers drawn (the cost of a step at n=100)."""
-    p = probs[None, :, None]
-    u = torch.rand(batch_size, probs.shape[0], n_features)
-    return torch.where(u < p, u / p, 0.0)
+def batch(rng: np.random.Generator, batch_size: int, probs: np.ndarray,
+          n_features: int) -> torch.Tensor:
+    """A batch of sparse features (instances, batch, features), drawn in NumPy
+    (sp.generate_batch) so that both backends read the same data for a seed."""
+    return torch.from_numpy(sp.generate_batch(rng, batch_size, probs, n_features))
 
 
 def instance_losses(model: ToyModel, x: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
     """Importance-weighted squared error, averaged over batch and features: (instances,)."""
-    return (importance * (x - model(x)) ** 2).mean((0, 2))
+    return (importance * (x - model(x)) ** 2).mean((1, 2))
 
 
 def loss_fn(model: ToyModel, x: torch.Tensor, importance: torch.Tensor) -> torch.Tensor:
@@ -50,9 +48,10 @@ def loss_fn(model: ToyModel, x: torch.Tensor, importance: torch.Tensor) -> torch
 
 
 @torch.no_grad()
-def evaluate(model: ToyModel, probs: torch.Tensor, importance: torch.Tensor, n_features: int,
-             batches: int = 8, batch_size: int = 1024) -> np.ndarray:
-    losses = [instance_losses(model, generate_batch(batch_size, probs, n_features), importance)
+def evaluate(model: ToyModel, rng: np.random.Generator, probs: np.ndarray,
+             importance: torch.Tensor, n_features: int, batches: int = 8,
+             batch_size: int = 1024) -> np.ndarray:
+    losses = [instance_losses(model, batch(rng, batch_size, probs, n_features), importance)
               for _ in range(batches)]
     return torch.stack(losses).mean(0).numpy()
 
@@ -60,7 +59,7 @@ def evaluate(model: ToyModel, probs: torch.Tensor, importance: torch.Tensor, n_f
 def run(ctx: RunContext) -> dict[str, Any]:
     cfg: sp.SuperpositionConfig = ctx.config
     probs_np, imp_np = sp.feature_probs(cfg), sp.importance(cfg)
-    probs, imp = torch.from_numpy(probs_np), torch.from_numpy(imp_np)
+    imp = torch.from_numpy(imp_np)
     model = ToyModel(len(probs_np), cfg.n_features, cfg.n_hidden)
     backend.load_state_dict(model, sp.init_weights(cfg, len(probs_np), ctx.seed))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -68,13 +67,13 @@ def run(ctx: RunContext) -> dict[str, Any]:
     rng = np.random.default_rng(ctx.seed)
     start, _ = restore_state(ctx, backend, model, opt, rng)
     for step in range(start + 1, cfg.steps + 1):
-        loss, _ = step_fn(generate_batch(cfg.batch_size, probs, cfg.n_features), imp)
+        loss, _ = step_fn(batch(rng, cfg.batch_size, probs_np, cfg.n_features), imp)
         if should(cfg.eval_every, step, cfg.steps):
             ctx.log_metrics(step, train_loss=loss.item())
         if should(cfg.checkpoint_every, step, cfg.steps):
             save_state(ctx, backend, model, opt, step, rng)
         ctx.progress(step, cfg.steps, loss=loss.item())
-    losses = evaluate(model, probs, imp, cfg.n_features)
+    losses = evaluate(model, np.random.default_rng(ctx.seed + 1), probs_np, imp, cfg.n_features)
     W = backend.to_numpy(model.W)
     np.savez(ctx.path("superposition.npz"), W=W, b_final=backend.to_numpy(model.b_final),
              probs=probs_np, importance=imp_np, losses=losses)
