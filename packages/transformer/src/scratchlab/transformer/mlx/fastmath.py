@@ -68,14 +68,18 @@ def exp(x: mx.array) -> mx.array:
     return mx.where(x < EXP_MIN, 0.0, horner(EXP2_P, t - n) * two_n)
 
 
-@mx.custom_function
 def softmax(x: mx.array) -> mx.array:
     """softmax over the last axis (float32), -inf entries giving exactly 0."""
+    return _softmax(x)  # type: ignore[no-any-return]
+
+
+@mx.custom_function
+def _softmax(x: mx.array) -> mx.array:
     e = exp(x - mx.max(x, axis=-1, keepdims=True))
     return e / mx.sum(e, axis=-1, keepdims=True)
 
 
-@softmax.vjp
+@_softmax.vjp
 def _softmax_vjp(x: mx.array, cotangent: mx.array, output: mx.array) -> mx.array:
     # d softmax: y * (g - sum(g * y)), no exp needed
     return output * (cotangent - mx.sum(cotangent * output, axis=-1, keepdims=True))
