@@ -70,6 +70,14 @@ def peak_mb() -> float:
     return own_peak_mb() + resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process (all its threads) and its finished children: a measure that
+    other jobs on a shared machine disturb less than wall time."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def train_once(impl: str, corpus: Path, vocab: int, pattern: str, processes: int) -> dict[str, Any]:
     """Both read the corpus file in their own streaming way: ours ``train_bpe_files`` (workers
     read byte ranges), tokenizers ``Tokenizer.train([file])`` (its rust reader). ``ours-text``
@@ -79,14 +87,14 @@ def train_once(impl: str, corpus: Path, vocab: int, pattern: str, processes: int
     if impl in ("ours", "ours-text"):
         from scratchlab.tokenizer import train_bpe, train_bpe_files
 
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), cpu_seconds()
         if impl == "ours":
             tok = train_bpe_files([corpus], vocab, pattern=pattern, processes=processes,
                                   progress=False)
         else:  # the whole text in memory first (what streaming avoids)
             tok = train_bpe(corpus.read_text(encoding="utf-8"), vocab, pattern=pattern,
                             processes=processes, progress=False)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
         extra = {"pretokenize_s": tok.meta["pretokenize_s"], "merge_s": tok.meta["merge_s"],
                  "merges": len(tok.merges), "chunks": tok.meta["distinct_chunks"]}
     else:
@@ -104,14 +112,14 @@ def train_once(impl: str, corpus: Path, vocab: int, pattern: str, processes: int
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
         trainer = trainers.BpeTrainer(vocab_size=vocab, show_progress=False,
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), cpu_seconds()
         if text is None:
             hf.train([str(corpus)], trainer)
         else:
             hf.train_from_iterator([text], trainer)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
         extra = {"merges": len(json.loads(hf.to_str())["model"]["merges"])}
-    return {"impl": impl, "vocab": vocab, "seconds": seconds, "peak_mb": peak_mb(),
+    return {"impl": impl, "vocab": vocab, "seconds": seconds, "cpu_s": cpu, "peak_mb": peak_mb(),
             "peak_own_mb": own_peak_mb(), "corpus_mb": corpus_mb, **extra}
 
 
