@@ -31,7 +31,7 @@ def scratchlab_components() -> list[Component]:
 
     out = [
         Component("env", "cartpole", envs.cartpole, C.CartPoleConfig,
-                  summary="Gymnasium CartPole-v1, a batch with same-step autoreset"),
+                  summary="CartPole-v1 (Gymnasium physics in NumPy), same-step autoreset"),
         Component("env", "corridor", envs.corridor, C.CorridorConfig,
                   summary="short corridor with switched actions (Sutton & Barto 13.1)"),
     ]
