@@ -142,3 +142,33 @@ def test_missing_framework_gives_install_command(monkeypatch) -> None:
     monkeypatch.setattr(backends, "available", lambda name: False)
     with pytest.raises(ScratchlabError, match="pip install"):
         backends.require("mlx")
+
+
+def test_compiled_mlx_step_resumes_from_a_restored_optimizer_state() -> None:
+    """A checkpoint restored after the TrainStep was built replaces the optimizer's state: the
+    compiled step must still run, and continue exactly like an uncompiled one."""
+    pytest.importorskip("mlx.core")
+    import mlx.core as mx
+    import mlx.optimizers as optim
+
+    from scratchlab.core.classify.mlx import loss_fn
+
+    b = get("mlx")
+    x = mx.array(np.random.default_rng(0).standard_normal((16, 2)).astype(np.float32))
+    y = mx.array(np.arange(16) % 3)
+    source, source_opt = make_mlp("mlx"), optim.Adam(learning_rate=0.01)
+    b.TrainStep(source, loss_fn, source_opt)(x, y)  # one step: Adam has moments to save
+    weights = b.state_dict(source)
+    tensors, meta = b.optimizer_state(source_opt, source)
+    results = []
+    for compile in (False, True):
+        model, opt = make_mlp("mlx"), optim.Adam(learning_rate=0.01)
+        b.load_state_dict(model, weights)
+        step = b.TrainStep(model, loss_fn, opt, compile=compile)
+        opt.init(model.trainable_parameters())
+        b.load_optimizer_state(opt, model, tensors, meta)  # as a resume does, after building
+        for _ in range(3):
+            step(x, y)
+        results.append(b.state_dict(model))
+    for k in results[0]:
+        assert_close(results[1][k], results[0][k], atol=1e-6, rtol=1e-5)

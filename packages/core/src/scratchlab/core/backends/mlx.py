@@ -129,8 +129,8 @@ class TrainStep:
                  clip_norm: float | None = None, compile: bool = False) -> None:
         self.model, self.loss_fn, self.optimizer, self.clip_norm = model, loss_fn, optimizer, clip_norm
         self._has_aux: bool | None = None
-        state = [model.state, optimizer.state, mx.random.state]
-        self._step = partial(mx.compile, inputs=state, outputs=state)(self._raw) if compile else self._raw
+        self._compile = compile
+        self._step: Callable[..., Any] | None = None  # built at the first call, see there
 
     def _loss(self, model: nn.Module, *batch: Any) -> Any:
         out = self.loss_fn(model, *batch)
@@ -145,6 +145,12 @@ class TrainStep:
         return loss, aux
 
     def __call__(self, *batch: Any) -> tuple[mx.array, dict[str, Any]]:
+        if self._step is None:
+            # mx.compile captures the state containers it is given; a checkpoint restored after
+            # this object was built replaces the optimizer's, so capture them only now
+            state = [self.model.state, self.optimizer.state, mx.random.state]
+            self._step = (partial(mx.compile, inputs=state, outputs=state)(self._raw)
+                          if self._compile else self._raw)
         loss, aux = self._step(*batch)
         mx.eval(loss, aux, self.model.parameters(), self.optimizer.state)
         return loss, aux
