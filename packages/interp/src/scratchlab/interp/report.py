@@ -122,8 +122,8 @@ def fraction_table(Ws: list[np.ndarray], probs: np.ndarray) -> list[str]:
     """Per instance: m/||W||_F^2 (mean and range over seeds) and the represented features, pooled
     over seeds, whose D_i lies within 0.01 of each fraction."""
     dpf = np.stack([sp.dims_per_feature(W) for W in Ws])
-    counts = sum(sp.fraction_counts(W) for W in Ws)
-    n_rep = sum(sp.represented(W).sum(-1) for W in Ws)
+    counts = np.sum([sp.fraction_counts(W) for W in Ws], axis=0)
+    n_rep = np.sum([sp.represented(W).sum(-1) for W in Ws], axis=0)
     head = " | ".join(f"{a}/{b}" for a, b in sp.FRACTIONS)
     lines = [f"| 1/(1-S) | m/‖W‖² (seeds: mean, min-max) | represented | {head} |",
              "|---|---|---|" + "---|" * len(sp.FRACTIONS)]

@@ -25,6 +25,7 @@ import heapq
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 
@@ -129,7 +130,9 @@ def _merge(chunk_counts: Mapping[str, int], n_tokens: int, min_frequency: int,
     merges: list[Merge] = []
     threshold = max(1, min_frequency)
     pc_get = pc.get
-    where_get = where.get
+    # Any: one chunk id (int) or a list of them; the hot loop tells them apart by __class__,
+    # which is faster than isinstance but does not narrow the type for mypy
+    where_get: Callable[[int], Any] = where.get
     next_purge = PURGE_EVERY
     while len(vocab) < n_tokens and heap:
         entry = heapq.heappop(heap)
