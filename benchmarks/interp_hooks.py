@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from scratchlab.core.bench import write_section
+from scratchlab.core.memory import keep_freed_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -92,6 +93,7 @@ def main() -> None:
     p.add_argument("--backends", nargs="+", default=["torch", "mlx"])
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md")
     args = p.parse_args()
+    keep_freed_memory()  # as run-exp does for every run (core/memory.py)
     rows = []
     for backend in args.backends:
         r = bench(backend, args.steps)
