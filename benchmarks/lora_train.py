@@ -55,8 +55,9 @@ def bench(backend: str, lora: dict[str, Any] | None, steps: int) -> dict[str, fl
 
     from scratchlab.core.backends import get_backend
     from scratchlab.core.config import resolve_choice
-    from scratchlab.core.memory import reset_peak_rss
+    from scratchlab.core.memory import keep_freed_memory, reset_peak_rss
 
+    keep_freed_memory()  # as run-exp does for every run (core/memory.py)
     be = get_backend(backend)
     be.seed(0)
     device = be.device("auto")
