@@ -1,4 +1,5 @@
-"""core/memory.py: the peak-RSS window and the allocator setting that keeps freed pages."""
+"""core/memory.py: the allocator setting that keeps freed pages (the peak-RSS window is tested
+in test_runner.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import sys
 import textwrap
 
 import pytest
-
-from scratchlab.core import memory
 
 linux_glibc = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                  reason="glibc's mallopt and /proc are Linux-only")
@@ -42,12 +41,3 @@ def test_keep_freed_memory_stops_the_page_faults_of_repeated_large_allocations()
     pages = 10 * (40 << 20) // 4096
     assert default > pages // 2  # glibc mmaps and unmaps each block: every page faults again
     assert kept < pages // 20  # kept on the heap: the pages stay mapped
-
-
-@linux_glibc
-def test_peak_rss_window_resets() -> None:
-    assert memory.reset_peak_rss()
-    before = memory.peak_rss_mb()
-    block = bytearray(64 << 20)
-    assert memory.peak_rss_mb() >= before + 60
-    del block

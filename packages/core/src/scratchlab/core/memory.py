@@ -71,10 +71,10 @@ def keep_freed_memory() -> bool:
     back to the OS once enough of it is free. A training step that allocates the same
     activations every iteration then pays a page fault per 4 KiB page, every time: on a 2-core
     CPU that was a third of a small GPT's step (a GELU over 1.5 MB took 1.0 ms instead of
-    0.25 ms; docs/benchmarks.md, shakespeare_char). Raising the mmap and trim thresholds to
-    1 GiB keeps those pages mapped. The process's
-    resident memory then stays at its peak instead of shrinking between steps; the peak
-    itself is unchanged. Returns False where the C library is not glibc (macOS, musl).
+    0.25 ms; docs/lm.md#speed-on-a-cpu). Raising the mmap and trim thresholds to 1 GiB keeps
+    those pages mapped. The process's resident memory then stays at its peak instead of
+    shrinking between steps; the peak itself is unchanged. Returns False where the C library
+    is not glibc (macOS, musl).
     """
     libc = _glibc()
     if libc is None:

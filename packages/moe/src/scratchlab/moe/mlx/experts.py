@@ -10,9 +10,12 @@ import mlx.core as mx
 import mlx.nn as nn
 from mlx.utils import tree_flatten
 
+from scratchlab.transformer.mlx.fastmath import gelu
+
 
 def _act(h: mx.array, activation: str) -> mx.array:
-    return nn.gelu(h) if activation == "gelu" else nn.silu(h)
+    # the transformer MLP's GELU (MLX's own erf is scalar on a CPU: fastmath.py)
+    return gelu(h) if activation == "gelu" else nn.silu(h)
 
 
 class MLP(nn.Module):
