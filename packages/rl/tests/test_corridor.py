@@ -34,12 +34,12 @@ def test_every_estimator_reaches_the_corridor_optimum(name):
     rng = np.random.default_rng(1)
 
     def p_right() -> float:
-        return float(np.exp(log_softmax(algo.act(env.reset()[:1])[0]))[0, 1])
+        return float(np.exp(log_softmax(algo.act(env.reset()[:1])))[0, 1])
 
     assert p_right() > 0.8
     ps = []
     for i in range(120):
-        algo.update(collect_episodes(env, algo.act, rng))
+        algo.update(collect_episodes(env, algo, rng))
         if i >= 80:
             ps.append(p_right())
     assert np.mean(ps) == pytest.approx(CORRIDOR_OPTIMAL_P, abs=0.05)

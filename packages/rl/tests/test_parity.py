@@ -62,10 +62,11 @@ def test_policy_gradient_family_matches_across_backends(name, env_name):
     algos = {b: make(b, name, settings, env, agent_cfg) for b in ("torch", "mlx")}
     rng = np.random.default_rng(0)
     for _ in range(3):  # three updates: the baseline, Adam moments and critic all move
-        batch = collect_episodes(env, algos["torch"].act, rng)
+        batch = collect_episodes(env, algos["torch"], rng)
         for b in algos:
-            logits, values = algos[b].act(batch.obs[0])
-            assert_close(logits, algos["torch"].act(batch.obs[0])[0], **OP_TOL)
+            assert_close(algos[b].act(batch.obs[0]), algos["torch"].act(batch.obs[0]), **OP_TOL)
+            assert_close(algos[b].value(batch.obs[0]), algos["torch"].value(batch.obs[0]),
+                         **OP_TOL)
         grads = {b: a.policy_gradient(batch) for b, a in algos.items()}
         # normwise: the loss sums hundreds of fp32 terms of size ~|G_t| (up to 100)
         err = np.linalg.norm(grads["mlx"] - grads["torch"]) / np.linalg.norm(grads["torch"])
@@ -90,7 +91,7 @@ def test_ppo_matches_across_backends():
     algos = {b: make(b, "ppo", settings, env, agent_cfg) for b in ("torch", "mlx")}
     obs, rng = env.reset(), np.random.default_rng(0)
     for _ in range(2):
-        batch, obs = collect_steps(env, algos["torch"].act, obs, 32, rng)
+        batch, obs = collect_steps(env, algos["torch"], obs, 32, rng)
         stats = {b: a.update(batch) for b, a in algos.items()}
         for k in stats["torch"]:
             if math.isfinite(stats["torch"][k]):
@@ -98,8 +99,8 @@ def test_ppo_matches_across_backends():
         assert_state_dicts_close(state("mlx", algos["mlx"]), state("torch", algos["torch"]),
                                  **MODEL_TOL)
         # MLX acts through mx.compile: it must see the updated weights, not the traced ones
-        for t_out, m_out in zip(algos["torch"].act(obs), algos["mlx"].act(obs)):
-            assert_close(m_out, t_out, **MODEL_TOL)
+        assert_close(algos["mlx"].act(obs), algos["torch"].act(obs), **MODEL_TOL)
+        assert_close(algos["mlx"].value(obs), algos["torch"].value(obs), **MODEL_TOL)
         resync(algos)
 
 

@@ -29,6 +29,17 @@ def test_gelu_gradient_is_phi_plus_x_density() -> None:
     assert np.abs(grad - exact).max() < 1e-6
 
 
+def test_tanh_has_float32_relative_accuracy_and_its_gradient() -> None:
+    x = np.concatenate([np.linspace(-20, 20, 200_001), np.geomspace(1e-30, 1, 1001),
+                        -np.geomspace(1e-30, 1, 1001)]).astype(np.float32)
+    exact = np.tanh(x.astype(np.float64))
+    ours = np.array(fastmath.tanh(mx.array(x))).astype(np.float64)
+    assert (np.abs(ours - exact) / np.maximum(np.abs(exact), 1e-38)).max() < 4e-7
+    assert np.abs(ours).max() <= 1.0
+    grad = np.array(mx.grad(lambda v: fastmath.tanh(v).sum())(mx.array(x)))
+    assert np.abs(grad - (1 - exact**2)).max() < 1e-6
+
+
 def test_exp_has_float32_relative_accuracy_and_saturates() -> None:
     x = np.linspace(-87, 88, 200_001).astype(np.float32)
     ours = np.array(fastmath.exp(mx.array(x))).astype(np.float64)

@@ -6,12 +6,22 @@ the torch and MLX agents given the same weights and seed produce the same trajec
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-ActFn = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # obs -> (logits, values)
+
+class Policy(Protocol):
+    """What collecting needs from an algorithm (both backends' algorithms are one)."""
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """(N, D) observations -> (N, A) logits of pi(. | s)."""
+        ...
+
+    def value(self, obs: np.ndarray) -> np.ndarray:
+        """(M, D) observations -> (M,) V(s)."""
+        ...
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -47,50 +57,59 @@ class Rollout:
         return int(self.mask.sum())
 
 
-def collect_steps(env: object, act: ActFn, obs: np.ndarray, num_steps: int,
+def critic_values(policy: Policy, obs: np.ndarray) -> np.ndarray:
+    """V(s) of (..., D) observations in one batched call. The critic does not steer acting,
+    so a rollout asks for its values once at the end rather than at every step: on a small
+    network the per-call overhead is what a step costs (in MLX above all, where every
+    evaluation hands work to another thread)."""
+    return policy.value(obs.reshape(-1, obs.shape[-1])).reshape(obs.shape[:-1])
+
+
+def collect_steps(env: object, policy: Policy, obs: np.ndarray, num_steps: int,
                   rng: np.random.Generator) -> tuple[Rollout, np.ndarray]:
     """``num_steps`` steps of every env (PPO); episodes continue across rollouts.
 
     CleanRL's storage: buffers allocated once, row t written at step t. The step loop only
     acts, samples and steps: the Gumbel noise of the whole rollout is drawn up front (the
-    same draws ``sample`` would make) and log pi(a_t | s_t) is computed once at the end."""
+    same draws ``sample`` would make), and log pi(a_t | s_t), V(s_t) and the bootstrap V(s_T)
+    are computed once at the end."""
     shape = (num_steps, len(obs))
     n_actions: int = env.n_actions  # type: ignore[attr-defined]
     obs_buf = np.zeros(shape + obs.shape[1:], np.float32)
     logits = np.zeros(shape + (n_actions,), np.float32)
-    actions, values, rewards, dones = (np.zeros(shape, dt) for dt in (
-        np.int64, np.float32, np.float64, np.float64))
+    actions = np.zeros(shape, np.int64)
+    rewards, dones = np.zeros(shape), np.zeros(shape)
     gumbel = -np.log(-np.log(rng.random(logits.shape)))
     for t in range(num_steps):
         obs_buf[t] = obs
-        logits[t], values[t] = act(obs)
+        logits[t] = policy.act(obs)
         actions[t] = np.argmax(logits[t] + gumbel[t], axis=-1)  # Gumbel-max, as in sample()
         obs, rewards[t], term, trunc, _ = env.step(actions[t])  # type: ignore[attr-defined]
         dones[t] = term | trunc
-    _, last_value = act(obs)
+    values = critic_values(policy, np.concatenate([obs_buf, obs[None]]))  # (T + 1, N)
     logprobs = np.take_along_axis(log_softmax(logits), actions[..., None], -1)[..., 0]
-    roll = Rollout(obs_buf, actions, logprobs, values, rewards, dones, np.ones_like(dones),
-                   last_value, int(dones.sum()))
+    roll = Rollout(obs_buf, actions, logprobs, values[:-1], rewards, dones, np.ones_like(dones),
+                   values[-1], int(dones.sum()))
     return roll, obs
 
 
-def collect_episodes(env: object, act: ActFn, rng: np.random.Generator) -> Rollout:
+def collect_episodes(env: object, policy: Policy, rng: np.random.Generator) -> Rollout:
     """One complete episode per env (REINFORCE needs whole returns); later steps are masked."""
     obs = env.reset()  # type: ignore[attr-defined]
     n = len(obs)
     running = np.ones(n, bool)
-    buf: dict[str, list[np.ndarray]] = {k: [] for k in ("obs", "actions", "logprobs", "values",
+    buf: dict[str, list[np.ndarray]] = {k: [] for k in ("obs", "actions", "logprobs",
                                                         "rewards", "dones", "mask")}
     while running.any():
-        logits, values = act(obs)
-        actions, logp = sample(logits, rng)
+        actions, logp = sample(policy.act(obs), rng)
         next_obs, rew, term, trunc, _ = env.step(actions)  # type: ignore[attr-defined]
         done = term | trunc
-        for k, v in zip(buf, (obs, actions, logp, values, rew, done, running.copy())):
+        for k, v in zip(buf, (obs, actions, logp, rew, done, running.copy())):
             buf[k].append(v)
         running &= ~done
         obs = next_obs
     arr = {k: np.stack(v) for k, v in buf.items()}
-    return Rollout(arr["obs"], arr["actions"], arr["logprobs"], arr["values"], arr["rewards"],
+    values = critic_values(policy, arr["obs"])
+    return Rollout(arr["obs"], arr["actions"], arr["logprobs"], values, arr["rewards"],
                    arr["dones"].astype(np.float64), arr["mask"].astype(np.float64),
                    np.zeros(n), n)

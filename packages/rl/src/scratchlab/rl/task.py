@@ -60,11 +60,11 @@ def train(ctx: RunContext, algo: Any, env: Any, rng: np.random.Generator) -> dic
     while steps < total:
         if algo.mode == "steps":
             assert obs is not None
-            batch, obs = collect_steps(env, algo.act, obs, algo.cfg.num_steps, rng)
+            batch, obs = collect_steps(env, algo, obs, algo.cfg.num_steps, rng)
             finished, env.stats.finished = env.stats.finished, []
             returns = [r for r, _ in finished]
         else:
-            batch = collect_episodes(env, algo.act, rng)
+            batch = collect_episodes(env, algo, rng)
             returns = list((batch.rewards * batch.mask).sum(0))
         steps += batch.steps
         stats = algo.update(batch)
@@ -101,15 +101,15 @@ def measure_gradient(algo: Any, env: Any, vcfg: VarianceConfig, seed: int) -> di
     fitting batches, the same reference batches, the same measured batches."""
     fit_rng = np.random.default_rng([seed, 2])
     for _ in range(vcfg.critic_fit_batches):
-        algo.fit_critic(collect_episodes(env, algo.act, fit_rng))
+        algo.fit_critic(collect_episodes(env, algo, fit_rng))
     g_ref, ref_var, n_ref = exact_corridor_gradient(algo, env), 0.0, 1
     if g_ref is None:
         ref_rng = np.random.default_rng([seed, 3])
-        ref = np.stack([algo.policy_gradient(collect_episodes(env, algo.act, ref_rng), "value")
+        ref = np.stack([algo.policy_gradient(collect_episodes(env, algo, ref_rng), "value")
                         for _ in range(vcfg.reference_batches)])
         g_ref, ref_var, n_ref = ref.mean(0), ref.var(0, ddof=1).sum(), len(ref)
     rng = np.random.default_rng([seed, 4])
-    g = np.stack([algo.policy_gradient(collect_episodes(env, algo.act, rng))
+    g = np.stack([algo.policy_gradient(collect_episodes(env, algo, rng))
                   for _ in range(vcfg.batches)])
     g_mean = g.mean(0)
     var = g.var(0, ddof=1).sum()  # E||g - E g||^2: the trace of the covariance
@@ -129,6 +129,6 @@ def exact_corridor_gradient(algo: Any, env: Any) -> np.ndarray | None:
     if not isinstance(env, ShortCorridor) or not algo.agent.constant_actor:
         return None
     obs = env.reset()[:1]
-    p = float(np.exp(log_softmax(algo.act(obs)[0]))[0, ShortCorridor.RIGHT])
+    p = float(np.exp(log_softmax(algo.act(obs)))[0, ShortCorridor.RIGHT])
     right = np.array([ShortCorridor.RIGHT])
     return algo.score_gradient(obs, right, np.array([corridor_value_grad(p) * p]))

@@ -7,6 +7,7 @@ import mlx.nn as nn
 
 from scratchlab.rl.config import AgentConfig
 from scratchlab.rl.networks import actor_input_dim, mlp_dims
+from scratchlab.transformer.mlx.fastmath import tanh
 
 
 class MLP(nn.Module):
@@ -17,7 +18,7 @@ class MLP(nn.Module):
     def __call__(self, x: mx.array) -> mx.array:
         *hidden, head = self.layers
         for layer in hidden:
-            x = mx.tanh(layer(x))
+            x = tanh(layer(x))  # mx.tanh is scalar on MLX's CPU backend: fastmath.py
         return head(x)
 
 

@@ -48,11 +48,11 @@ class PolicyGradient:
                                            bias_correction=True)
         self.baseline, self.batches = 0.0, 0
 
-    def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        o = mx.array(obs)
-        logits, values = self.agent.logits(o), self.agent.value(o)
-        mx.eval(logits, values)
-        return np.array(logits), np.array(values)
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return np.array(self.agent.logits(mx.array(obs)))
+
+    def value(self, obs: np.ndarray) -> np.ndarray:
+        return np.array(self.agent.value(mx.array(obs)))
 
     def targets(self, batch: Rollout, estimator: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         cfg = self.cfg

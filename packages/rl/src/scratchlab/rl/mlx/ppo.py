@@ -40,9 +40,8 @@ class PPO:
         self.optimizer.init(agent.trainable_parameters())
         state = [agent.state, self.optimizer.state]
         self.train_step = partial(mx.compile, inputs=state, outputs=state)(self._train_step)
-        # acting, a dozen tiny ops per env step, is traced once as well (the weights are inputs)
-        self.policy = partial(mx.compile, inputs=agent.state)(
-            lambda obs: (agent.logits(obs), agent.value(obs)))
+        # acting, a few tiny ops per env step, is traced once as well (the weights are inputs)
+        self.policy = partial(mx.compile, inputs=agent.state)(agent.logits)
 
     def _train_step(self, *minibatch: mx.array) -> tuple[mx.array, dict[str, mx.array], mx.array]:
         (loss, stats), grads = self.loss_and_grad(self.agent, *minibatch, self.cfg)
@@ -50,10 +49,11 @@ class PPO:
         self.optimizer.update(self.agent, grads)
         return loss, stats, grad_norm
 
-    def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        logits, values = self.policy(mx.array(obs))
-        mx.eval(logits, values)
-        return np.array(logits), np.array(values)
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return np.array(self.policy(mx.array(obs)))
+
+    def value(self, obs: np.ndarray) -> np.ndarray:
+        return np.array(self.agent.value(mx.array(obs)))  # once per rollout: not worth a trace
 
     def update(self, batch: Rollout) -> dict[str, float]:
         cfg = self.cfg

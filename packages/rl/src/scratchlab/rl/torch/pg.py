@@ -46,10 +46,13 @@ class PolicyGradient:
                                                  eps=1e-5)
         self.baseline, self.batches = 0.0, 0
 
-    @torch.no_grad()
-    def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        o = torch.from_numpy(obs)
-        return self.agent.logits(o).numpy(), self.agent.value(o).numpy()
+    @torch.inference_mode()
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.agent.logits(torch.from_numpy(obs)).numpy()
+
+    @torch.inference_mode()
+    def value(self, obs: np.ndarray) -> np.ndarray:
+        return self.agent.value(torch.from_numpy(obs)).numpy()
 
     def targets(self, batch: Rollout, estimator: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         cfg = self.cfg

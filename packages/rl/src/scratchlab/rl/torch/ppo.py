@@ -34,9 +34,12 @@ class PPO:
         self.update_idx = 0
 
     @torch.inference_mode()  # no autograd bookkeeping at all while collecting
-    def act(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        o = torch.from_numpy(obs)
-        return self.agent.logits(o).numpy(), self.agent.value(o).numpy()
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return self.agent.logits(torch.from_numpy(obs)).numpy()
+
+    @torch.inference_mode()
+    def value(self, obs: np.ndarray) -> np.ndarray:
+        return self.agent.value(torch.from_numpy(obs)).numpy()
 
     def update(self, batch: Rollout) -> dict[str, float]:
         cfg = self.cfg

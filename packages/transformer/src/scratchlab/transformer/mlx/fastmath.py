@@ -1,4 +1,4 @@
-"""erf, exp and softmax for MLX from multiply-adds, which MLX's CPU backend vectorises.
+"""erf, tanh, exp and softmax for MLX from multiply-adds, which MLX's CPU backend vectorises.
 
 MLX's CPU backend evaluates transcendental functions (``mx.exp``, ``mx.erf``, ``mx.tanh``) one
 scalar at a time: 14 ns per float32 here, against 0.3 ns for a multiply-add and about 0.6 ns
@@ -19,6 +19,11 @@ import mlx.core as mx
 ERF_P = (1.128378819, 0.2061136191, 0.0513860058, 0.00396561788, 1.482245832e-4,
          -1.977515714e-6, 1.966793051e-8)
 ERF_Q = (1.0, 0.5159925973, 0.1175533399, 0.01488065761, 0.001020473901)
+# tanh(x) = x P(x^2) / Q(x^2) on [-9, 9], +-1 beyond (1 - tanh(9) = 3e-8, below float32's
+# rounding of 1): relative error < 3.2e-7 in float32
+TANH_P = (0.9999999926, 0.13385013, 0.003500192193, 2.067949948e-05, 1.344217054e-08)
+TANH_Q = (1.0, 0.4671833418, 0.02589483991, 0.0003292934008, 7.814501146e-07)
+TANH_MAX = 9.0
 # 2^f = P(f) on [0, 1): relative error < 2e-9
 EXP2_P = (1.0000000019, 0.69314698385, 0.24022983621, 0.055483342291, 0.009678840381,
           0.0012439693479, 0.00021702236104)
@@ -39,6 +44,23 @@ def erf(x: mx.array) -> mx.array:
     x = mx.clip(x, -4.0, 4.0)
     t = x * x
     return x * horner(ERF_P, t) / horner(ERF_Q, t)
+
+
+def tanh(x: mx.array) -> mx.array:
+    """tanh, with the derivative 1 - tanh^2 written out (from the output: no second pass)."""
+    return _tanh(x)  # type: ignore[no-any-return]
+
+
+@mx.custom_function
+def _tanh(x: mx.array) -> mx.array:
+    x = mx.clip(x, -TANH_MAX, TANH_MAX)
+    t = x * x
+    return mx.clip(x * horner(TANH_P, t) / horner(TANH_Q, t), -1.0, 1.0)  # (rounding: 1 + 1ulp)
+
+
+@_tanh.vjp
+def _tanh_vjp(x: mx.array, cotangent: mx.array, output: mx.array) -> mx.array:
+    return cotangent * (1.0 - output * output)
 
 
 def normal_cdf(x: mx.array) -> mx.array:
