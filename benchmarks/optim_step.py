@@ -21,9 +21,13 @@ matrices only, the rest goes to AdamW in both ours and the references (two built
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from scratchlab.core.bench import write_section
+from scratchlab.core.blas import preload_env
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -130,6 +135,9 @@ def bench_torch(reps: int, bf16: bool | None, only: list[str]) -> list[tuple[str
             continue
         steps = {"scratchlab (foreach)": build(optimizer_config(spec), model(), foreach=True).step,
                  "scratchlab (per tensor)": build(optimizer_config(spec), model(), foreach=False).step}
+        if spec["name"] in ("adam", "adamw"):  # compile: true (the warm-up step compiles)
+            steps["scratchlab (compile: true)"] = build(
+                optimizer_config({**spec, "compile": True}), model(), foreach=False).step
         for impl in ("foreach=False", "foreach=True", "fused=True"):
             kw = {impl.split("=")[0]: impl.endswith("True")}
             params, hidden, rest = split(model())
@@ -217,6 +225,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--backend", choices=["torch", "mlx", "both"], default="both")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md")
+    ap.add_argument("--mlx-rows", type=Path, help=argparse.SUPPRESS)  # internal: the MLX child
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                     help="time bfloat16 Newton–Schulz (ours and torch.optim.Muon); default: on CUDA")
     ap.add_argument("--only", nargs="+", default=sorted({s["name"] for s in SPECS.values()}),
@@ -227,8 +236,17 @@ def main() -> None:
     rows = []
     if args.backend in ("torch", "both"):
         rows += [("torch", *r) for r in bench_torch(args.reps, args.bf16, args.only)]
+    if args.mlx_rows is not None:  # the child below
+        args.mlx_rows.write_text(json.dumps(bench_mlx(args.reps, args.only)))
+        return
     if args.backend in ("mlx", "both"):
-        rows += [("mlx", *r) for r in bench_mlx(args.reps, args.only)]
+        # MLX in a child with OpenBLAS preloaded (Muon's GEMMs: the bundled BLAS is ~30x
+        # slower), torch here without it (torch's GEMMs would move onto OpenBLAS: core/blas.py)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "mlx.json"
+            subprocess.run([sys.executable, __file__, "--reps", str(args.reps), "--only",
+                            *args.only, "--mlx-rows", str(out)], env=preload_env(), check=True)
+            rows += [("mlx", *r) for r in json.loads(out.read_text())]
     load = max(load_before, os.getloadavg()[0])
     cmd = "python benchmarks/optim_step.py" + (f" --reps {args.reps}" if args.reps != 10 else "") \
         + (f" --backend {args.backend}" if args.backend != "both" else "") \
@@ -240,7 +258,8 @@ def main() -> None:
             f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs, load average up to {load:.1f}"
             + (" (other work competed: compare the ratios, not the times)" if load >= 1.5 else "")
             + f". Implementations of one optimizer interleaved step by step in one process; median "
-            f"and min of {args.reps} steps; the ratio compares the min CPU time. What the multi-tensor path does and "
+            f"and min of {args.reps} steps; the ratio compares the min CPU time; MLX in a child process "
+            "with OpenBLAS preloaded, as run-exp runs it. What the multi-tensor path does and "
             "why a CPU `fused=True` kernel stays ahead: [docs/optimisers.md](optimisers.md#speed).\n\n"
             + table(rows))
     print(body)

@@ -8,7 +8,7 @@ parameters Muon should not touch (embeddings, the head, norms, biases).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from scratchlab.core.config import ConfigError, build_config
 
@@ -45,8 +45,17 @@ class Routing:
     decay_min_ndim: int = 2
     no_decay: list[str] = field(default_factory=list)
     groups: list[ParamGroup] = field(default_factory=list)
+    # torch: run Adam/AdamW's tensor work through torch.compile (one fused loop per tensor; the
+    # first step compiles, ~10 s for a 12M GPT on a CPU). MLX: nothing to do here, the lm task's
+    # train.compile traces the whole step, optimizer included.
+    compile: bool = False
+    compilable: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
+        if self.compile and not self.compilable:
+            raise ValueError("compile: only adam and adamw (alone or as muon's fallback) have a "
+                             "compiled update; the other rules' eager steps are already close "
+                             "to a fused kernel or dominated by matmuls")
         if not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not self.weight_decay >= 0:
@@ -82,6 +91,7 @@ class AdamConfig(Routing):
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
+    compilable: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -132,6 +142,7 @@ class MuonConfig(Routing):
     fallback: Any = field(default_factory=lambda: {"name": "adamw", "lr": 3e-3})
     fallback_params: list[str] = field(
         default_factory=lambda: ["wte.*", "wpe.*", "lm_head.*", "*embed*"])
+    compilable: ClassVar[bool] = True  # the fallback's Adam(W) groups
 
     def __post_init__(self) -> None:
         super().__post_init__()

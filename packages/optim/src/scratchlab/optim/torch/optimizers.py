@@ -10,7 +10,9 @@ per operation instead of one per operation per tensor (tests hold the two bitwis
 torch.optim, the multi-tensor path is the default on accelerators only: there it saves a kernel
 launch per tensor and operation; on a CPU each ``_foreach`` op is a loop over the same kernels
 that streams every tensor through memory before the next op starts, which measured slower than
-finishing one tensor while it is in cache (docs/optimisers.md#speed).
+finishing one tensor while it is in cache (docs/optimisers.md#speed). Adam and AdamW also
+split their rule into numbers (``update``) and tensor work (``apply``), so that
+``compile: true`` can trace the tensor work of a whole group once with torch.compile.
 Mirrors scratchlab/optim/mlx/optimizers.py name for name.
 """
 
@@ -79,25 +81,36 @@ class Adam:
             state["exp_avg_sq"] = torch.zeros_like(p)
 
     @classmethod
-    def update(cls, p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def update(cls, p: torch.Tensor, grad: torch.Tensor, state: dict[str, Any], group: dict[str, Any],
+               apply: Callable[..., None] | None = None) -> None:
+        """The step's numbers here, the tensor work in ``apply`` (``Adam.apply``, or its
+        torch.compile'd twin from ``Routed(compile=True)``)."""
         cls.init_state(p, state)
         lr, wd, (beta1, beta2) = group["lr"], group["weight_decay"], group["betas"]
         state["step"] += 1
         t = state["step"].item()
-        if wd != 0:
-            if cls.decoupled:
-                p.mul_(1 - lr * wd)  # AdamW: shrink the weights, outside the adaptive scaling
-            else:
-                grad = grad.add(p, alpha=wd)
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m.lerp_(grad, 1 - beta1)  # m = beta1 m + (1 - beta1) g
-        v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # v = beta2 v + (1 - beta2) g^2
         # m_hat / (sqrt(v_hat) + eps) with both corrections moved into scalars (Kingma & Ba,
         # end of section 2): = (c2 / c1) m / (sqrt(v) + eps c2), c1 = 1 - beta1^t,
         # c2 = sqrt(1 - beta2^t). Same update, one pass over v fewer (docs/optimisers.md#speed).
         c1, c2 = 1 - beta1**t, math.sqrt(1 - beta2**t)
-        denom = v.sqrt().add_(group["eps"] * c2)
-        p.addcdiv_(m, denom, value=-lr * c2 / c1)
+        decoupled = cls.decoupled and wd != 0
+        (apply or cls.apply)(p, grad, state["exp_avg"], state["exp_avg_sq"], beta1, beta2,
+                             0.0 if cls.decoupled else wd, decoupled,
+                             1 - lr * wd, group["eps"] * c2, -lr * c2 / c1)
+
+    @staticmethod
+    def apply(p: Tensor, grad: Tensor, m: Tensor, v: Tensor, beta1: float, beta2: float,
+              l2: float, decoupled: bool, decay: float | Tensor, eps_c2: float | Tensor,
+              step_size: float | Tensor) -> None:
+        """The tensor half of the rule. The last three numbers change every step: Python
+        floats in eager mode, 0-d tensors when compiled (one trace then serves every step)."""
+        if l2 != 0:
+            grad = grad.add(p, alpha=l2)  # Adam's L2: the decay goes through the adaptive scaling
+        if decoupled:
+            p.mul_(decay)  # AdamW: p (1 - lr wd), outside the adaptive scaling
+        m.lerp_(grad, 1 - beta1)  # m = beta1 m + (1 - beta1) g
+        v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)  # v = beta2 v + (1 - beta2) g^2
+        p.addcdiv_(m, v.sqrt().add_(eps_c2), value=step_size)  # type: ignore[arg-type]
 
     @classmethod
     def update_foreach(cls, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]],
@@ -242,18 +255,42 @@ class Muon:
 ALGORITHMS: dict[str, Any] = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "lion": Lion, "muon": Muon}
 
 
+def compiled(apply: Callable[..., None], per_step: int = 3) -> Callable[[list[tuple[Any, ...]]], None]:
+    """A group's ``apply`` calls, traced by torch.compile as one function: TorchInductor fuses
+    each tensor's elementwise ops into one loop, as ``fused=True`` kernels do by hand. The last
+    ``per_step`` numbers of each call change every step, so they go in as a tensor (as Python
+    floats, dynamo would specialise on their values and retrace every step)."""
+
+    def run(calls: list[tuple[Any, ...]], numbers: Tensor) -> None:
+        for args, row in zip(calls, numbers):
+            apply(*args, *row)
+
+    traced = torch.compile(run, fullgraph=True)
+
+    def call(calls: list[tuple[Any, ...]]) -> None:
+        numbers = torch.tensor([c[-per_step:] for c in calls], dtype=torch.float64)
+        traced([c[:-per_step] for c in calls], numbers)
+
+    return call
+
+
 class Routed(torch.optim.Optimizer):
     """One optimizer, several update rules: each param group's ``algorithm`` picks its rule.
     ``foreach=True`` runs each rule's ``update_foreach``, ``False`` the per-tensor ``update``;
-    ``None`` (default) picks foreach when every parameter of the group is off the CPU."""
+    ``None`` (default) picks foreach when every parameter of the group is off the CPU.
+    ``compile=True`` runs the rules that have a tensor half (``apply``: Adam, AdamW) through
+    ``compiled(apply)``, a group at a time; the first step pays for the compilation."""
 
-    def __init__(self, groups: list[dict[str, Any]], foreach: bool | None = None) -> None:
+    def __init__(self, groups: list[dict[str, Any]], foreach: bool | None = None,
+                 compile: bool = False) -> None:
         for g in groups:
             if g.get("algorithm") not in ALGORITHMS:
                 raise ValueError(f"unknown algorithm {g.get('algorithm')!r}")
             g.setdefault("base_lr", g["lr"])  # what schedules multiply (core's set_lr)
         super().__init__(groups, {})
         self.foreach = foreach
+        self.compiled = {name: compiled(rule.apply) for name, rule in ALGORITHMS.items()
+                         if compile and hasattr(rule, "apply")}
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
@@ -267,7 +304,13 @@ class Routed(torch.optim.Optimizer):
             foreach = self.foreach
             if foreach is None:
                 foreach = all(p.device.type != "cpu" for p in params)
-            if foreach and params:
+            if group["algorithm"] in self.compiled:  # collect the group's calls, run them traced
+                calls: list[tuple[Any, ...]] = []
+                for p in params:
+                    rule.update(p, p.grad, self.state[p], group,
+                                lambda *args: calls.append(args))  # noqa: B023 (used at once)
+                self.compiled[group["algorithm"]](calls)
+            elif foreach and params:
                 rule.update_foreach(params, [p.grad for p in params], [self.state[p] for p in params],
                                     group)
             else:
@@ -281,7 +324,8 @@ def build(config: Any, model: nn.Module, foreach: bool | None = None) -> Routed:
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     by_name = dict(named)
     groups = plan(config, [(n, tuple(p.shape)) for n, p in named])
-    return Routed([to_param_group(g, by_name) for g in groups], foreach)
+    compile = config.compile or getattr(getattr(config, "fallback", None), "compile", False)
+    return Routed([to_param_group(g, by_name) for g in groups], foreach, compile)
 
 
 def to_param_group(group: Group, by_name: dict[str, nn.Parameter]) -> dict[str, Any]:
