@@ -270,3 +270,30 @@ def test_run_exp_preloads_openblas_only_for_mlx_sweeps(tmp_path: Path) -> None:
                        capture_output=True)
         logs = [p.read_text() for p in (out / "t" / "runs").glob("*/log.txt")]
         assert logs and all(f"OpenBLAS preloaded: {expect}" in log for log in logs), logs
+
+
+@needs_torch
+def test_a_run_held_by_another_process_is_left_alone(tmp_path: Path) -> None:
+    """The same command started twice: a run whose lock is held elsewhere is reported as
+    pending with a clear reason (not run twice into one folder), and runs once released."""
+    import fcntl
+
+    from scratchlab.core.runner import LOCK
+
+    spec = load_spec(write_spec(tmp_path))
+    first = spec.runs()[0]
+    run_dir = tmp_path / "out" / "t" / "runs" / first.id
+    run_dir.mkdir(parents=True)
+    with open(run_dir / LOCK, "w") as held:  # another open file: flock treats it as a rival
+        held.write("4242")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX)
+        sweep = run_sweep(spec, tmp_path / "out")
+        status = {r.run.id: r for r in sweep.results}
+        assert status[first.id].status == "pending"
+        assert "another process (pid 4242" in status[first.id].error
+        assert not (run_dir / "result.json").exists() and not (run_dir / "config.json").exists()
+        assert [r.status for r in sweep.results if r.run.id != first.id] == ["ok"] * 3
+        assert "pending" in (tmp_path / "out" / "t" / "results.md").read_text()
+    again = run_sweep(spec, tmp_path / "out")  # released: the rerun collects it
+    assert [r.status for r in again.results] == ["ok"] * 4

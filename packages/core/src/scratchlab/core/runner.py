@@ -3,11 +3,13 @@ interrupted ones), record failures without stopping, and write the results table
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
@@ -27,16 +29,55 @@ from scratchlab.core.results import RunResult, SweepResults, standard_plots
 from scratchlab.core.spec import Run, Spec
 
 RESULT = "result.json"
+LOCK = ".lock"  # held while a process runs the run (two `run-exp` of one spec at once)
 Progress = Callable[[int, int, dict[str, float]], None]
 
 
 def run_one(task: str, run: Run, run_dir: Path, device: str = "auto",
             on_progress: Progress | None = None, threads: int | None = None) -> RunResult:
-    """Run (or resume) one run in this process and record its outcome in ``result.json``."""
+    """Run (or resume) one run in this process and record its outcome in ``result.json``.
+    A run that another process is running (the same command started twice) is left to it."""
     done = load_result(run, run_dir)
     if done is not None and done.status == "ok":
         return done
     run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir) as holder:
+        if holder is not None:
+            return RunResult(run, "pending", {}, (
+                f"run {run.id} is being run by another process (pid {holder}, which holds "
+                f"{run_dir / LOCK}); it was left alone here so that the two do not write the "
+                "same checkpoint. Run the same command again when that process has finished "
+                "to collect its result."), run_dir)
+        done = load_result(run, run_dir)  # finished by another process since we looked
+        if done is not None and done.status == "ok":
+            return done
+        return _run_locked(task, run, run_dir, device, on_progress, threads)
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: Path) -> Iterator[str | None]:
+    """Hold ``run_dir/.lock`` (an advisory ``flock``, released by the kernel even if this
+    process is killed) for the duration: yields None when this process got it, else the pid
+    recorded by the process that holds it."""
+    with open(run_dir / LOCK, "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            yield f.read().strip() or "unknown"
+            return
+        f.seek(0)
+        f.truncate()
+        f.write(str(os.getpid()))
+        f.flush()
+        try:
+            yield None
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _run_locked(task: str, run: Run, run_dir: Path, device: str,
+                on_progress: Progress | None, threads: int | None) -> RunResult:
     atomic_write_text(run_dir / "config.json", json.dumps(
         {**run.describe(), "task": task, "config": to_dict(run.config)}, indent=2))
     ctx = RunContext(run.id, run.variant, run.seed, run.backend, run.config, run_dir, device,
