@@ -46,7 +46,7 @@ class Routing:
     no_decay: list[str] = field(default_factory=list)
     groups: list[ParamGroup] = field(default_factory=list)
     # torch: run Adam/AdamW's tensor work through torch.compile (one fused loop per tensor; the
-    # first step compiles, ~10 s for a 12M GPT on a CPU). MLX: nothing to do here, the lm task's
+    # first step compiles, ~20 s for a 12M GPT on a CPU). MLX: nothing to do here, the lm task's
     # train.compile traces the whole step, optimizer included.
     compile: bool = False
     compilable: ClassVar[bool] = False
