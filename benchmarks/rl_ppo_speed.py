@@ -1,12 +1,14 @@
 """PPO on CartPole-v1: wall time per environment step, torch vs MLX, against CleanRL's figure.
 
+    LD_PRELOAD=/usr/lib/x86_64-linux-gnu/openblas-pthread/libopenblas.so.0 \
     OMP_NUM_THREADS=1 python benchmarks/rl_ppo_speed.py [--steps 16384] [--reps 3] [--no-write]
 
 Both backends run the real `rl` task in this process, interleaved, best of ``--reps`` (the
 least disturbed by other load), with two sets of hyperparameters: CleanRL's (PPOConfig's
 defaults: 4 envs x 128 steps, 4 epochs x 4 minibatches; the like-for-like code comparison)
-and experiments/ppo_cartpole.yaml's (what the experiment runs; fewer, larger minibatches
-cost less per step). Wall time and CPU time (time.process_time: what this process itself used, less
+and experiments/ppo_cartpole.yaml's (what the experiment runs: fewer, larger minibatches
+and twice the envs per acting call cost less per step). OpenBLAS preloaded, as run-exp does
+for MLX (torch keeps one thread, so it is not slowed). Wall time and CPU time (time.process_time: what this process itself used, less
 inflated by other jobs) per environment step, split into rollouts and updates. Reference:
 CleanRL's ppo.py took about 61 s per 500k steps on 2 quiet cores (122 us per step). Writes
 its section of docs/benchmarks.md only when the 1-minute load average stays below
@@ -96,9 +98,11 @@ def main() -> None:
             f"{t[0] / best[hp, 'torch'][0]:.2f} |" for (hp, b), t in best.items()]
     spec_hp = ", ".join(f"{k}={v}" for k, v in settings["ppo_cartpole.yaml's"].items()
                         if k != "name")
+    preload = next((f"LD_PRELOAD={lib} " for lib in os.environ.get("LD_PRELOAD", "").split(":")
+                    if "openblas" in lib), "")  # as run-exp gives MLX
     body = "\n".join([
-        f"Command: `OMP_NUM_THREADS=1 python benchmarks/rl_ppo_speed.py --steps {args.steps} "
-        f"--reps {args.reps}`",
+        f"Command: `{preload}OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python "
+        f"benchmarks/rl_ppo_speed.py --steps {args.steps} --reps {args.reps}`",
         "",
         f"PPO on CartPole-v1 with CleanRL's hyperparameters and with ppo_cartpole.yaml's "
         f"({spec_hp}), {args.steps} environment steps, best of "

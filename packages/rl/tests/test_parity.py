@@ -83,14 +83,19 @@ def test_policy_gradient_family_matches_across_backends(name, env_name):
 
 
 @needs_both
-def test_ppo_matches_across_backends():
+@pytest.mark.parametrize("bootstrap_truncated", [False, True])
+def test_ppo_matches_across_backends(bootstrap_truncated):
     agent_cfg = AgentConfig(hidden=16, depth=2)
-    env = CartPole(CartPoleConfig(), 2, 0)
-    settings = {"num_envs": 2, "num_steps": 32, "num_minibatches": 2, "update_epochs": 2}
+    # a 10-step time limit: most episodes are truncated, so the bootstrap is exercised
+    env = CartPole(CartPoleConfig(max_episode_steps=10 if bootstrap_truncated else 500), 2, 0)
+    settings = {"num_envs": 2, "num_steps": 32, "num_minibatches": 2, "update_epochs": 2,
+                "bootstrap_truncated": bootstrap_truncated}
     algos = {b: make(b, "ppo", settings, env, agent_cfg) for b in ("torch", "mlx")}
     obs, rng = env.reset(), np.random.default_rng(0)
     for _ in range(2):
         batch, obs = collect_steps(env, algos["torch"], obs, 32, rng)
+        assert batch.truncated_values is not None
+        assert batch.truncated_values.any() or not bootstrap_truncated  # truncations to bootstrap
         stats = {b: a.update(batch) for b, a in algos.items()}
         for k in stats["torch"]:
             if math.isfinite(stats["torch"][k]):

@@ -4,6 +4,7 @@ subcommands plugins add through the ``scratchlab_commands`` hook."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,8 +51,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=1, help="independent runs in parallel processes")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (torch) / gpu (mlx)")
     p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads per run (default: torch's choice; with --jobs N, "
-                        "cores / N). Use 1 on a busy machine")
+                   help="CPU threads per run, torch's and (under MLX) OpenBLAS's (default: "
+                        "the library's choice; with --jobs N, cores / N). Use 1 on a busy machine")
     p.add_argument("--list", action="store_true", help="list the installed components")
 
 
@@ -75,6 +76,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec, args.overrides, backends)
     if getattr(args, "may_reexec", False) and "mlx" in spec.backends and not args.dry_run:
         from scratchlab.core.blas import maybe_reexec_with_openblas
+
+        if args.threads:  # OpenBLAS reads it when it loads, i.e. in the re-executed process
+            os.environ.setdefault("OPENBLAS_NUM_THREADS", str(args.threads))
 
         maybe_reexec_with_openblas()  # only for MLX: under the preload torch runs slower
     runs = spec.runs()

@@ -133,6 +133,9 @@ class PPOConfig:
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
     target_kl: float | None = None
+    # bootstrap a time-limit truncation with gamma V(s_T) instead of treating it as a failure
+    # (Pardo et al., 2018); CleanRL does not (False), see docs/rl.md#time-limits
+    bootstrap_truncated: bool = False
     estimator: ClassVar[str] = "gae"
 
     def __post_init__(self) -> None:

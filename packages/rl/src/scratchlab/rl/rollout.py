@@ -51,6 +51,16 @@ class Rollout:
     mask: np.ndarray  # (T, N) 1.0 for steps that belong to the batch
     last_value: np.ndarray  # (N,) V(s_T), the bootstrap after the last step
     episodes: int  # complete episodes in the batch (the policy-gradient normaliser)
+    # (T, N) V(s_{t+1}) of the observation an episode was *truncated* in (time limit, not a
+    # failure), 0 elsewhere: what bootstrapping a truncation adds, gamma times it, to r_t
+    truncated_values: np.ndarray | None = None
+
+    def bootstrapped_rewards(self, gamma: float) -> np.ndarray:
+        """r_t + gamma V(s_{t+1}) where the time limit cut the episode at t (Pardo et al.,
+        2018): the time is not in the observation, so to the critic the episode did not end."""
+        if self.truncated_values is None:
+            return self.rewards
+        return self.rewards + gamma * self.truncated_values
 
     @property
     def steps(self) -> int:
@@ -78,18 +88,25 @@ def collect_steps(env: object, policy: Policy, obs: np.ndarray, num_steps: int,
     obs_buf = np.zeros(shape + obs.shape[1:], np.float32)
     logits = np.zeros(shape + (n_actions,), np.float32)
     actions = np.zeros(shape, np.int64)
-    rewards, dones = np.zeros(shape), np.zeros(shape)
+    rewards, dones, truncated = np.zeros(shape), np.zeros(shape), np.zeros(shape, bool)
+    final_obs: list[np.ndarray] = []  # where an episode was truncated, in step order
     gumbel = -np.log(-np.log(rng.random(logits.shape)))
     for t in range(num_steps):
         obs_buf[t] = obs
         logits[t] = policy.act(obs)
         actions[t] = np.argmax(logits[t] + gumbel[t], axis=-1)  # Gumbel-max, as in sample()
-        obs, rewards[t], term, trunc, _ = env.step(actions[t])  # type: ignore[attr-defined]
+        obs, rewards[t], term, trunc, last = env.step(actions[t])  # type: ignore[attr-defined]
         dones[t] = term | trunc
+        truncated[t] = trunc & ~term
+        if truncated[t].any():
+            final_obs.append(last[truncated[t]])
     values = critic_values(policy, np.concatenate([obs_buf, obs[None]]))  # (T + 1, N)
+    truncated_values = np.zeros(shape)  # V of each truncated episode's last observation
+    if final_obs:
+        truncated_values[truncated] = policy.value(np.concatenate(final_obs))  # row-major order
     logprobs = np.take_along_axis(log_softmax(logits), actions[..., None], -1)[..., 0]
     roll = Rollout(obs_buf, actions, logprobs, values[:-1], rewards, dones, np.ones_like(dones),
-                   values[-1], int(dones.sum()))
+                   values[-1], int(dones.sum()), truncated_values)
     return roll, obs
 
 

@@ -63,8 +63,9 @@ class PPO:
             frac = 1.0 - (self.update_idx - 1.0) / self.num_updates
             self.optimizer.learning_rate = frac * cfg.lr
         # generalised advantage estimation over the whole rollout
-        advantages, returns = gae(batch.rewards, batch.values, batch.dones, cfg.gamma,
-                                  cfg.gae_lambda, batch.last_value)
+        rewards = batch.bootstrapped_rewards(cfg.gamma) if cfg.bootstrap_truncated else batch.rewards
+        advantages, returns = gae(rewards, batch.values, batch.dones, cfg.gamma, cfg.gae_lambda,
+                                  batch.last_value)
         # flatten the batch
         b_obs = mx.array(batch.obs.reshape(cfg.batch_size, -1))
         b_actions = mx.array(batch.actions.reshape(-1))
