@@ -3,6 +3,7 @@ one clear error."""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,8 @@ def test_ppo_cartpole_spec_smoke(tmp_path):
     for r in sweep.results:
         rows = r.history()
         assert rows and rows[-1]["step"] == 256 and "grad_norm" in rows[-1]
+        late = [row.get("return_mean20", -math.inf) < 475 for row in rows if row["step"] > 128]
+        assert r.metrics["late_below_target"] == pytest.approx(sum(late) / len(late))
         assert (r.dir / "checkpoint.safetensors").exists()
     assert (sweep.dir / "returns.png").exists() or "steps to target" in md
 
@@ -98,3 +101,16 @@ def test_pg_variance_variants_differ_only_in_the_estimator():
     assert len(runs) == 13 * 3
     assert {r.config.algorithm.name for r in runs} == {
         "reinforce", "reinforce_baseline", "reinforce_value", "actor_critic", "gae"}
+
+
+def test_ppo_time_limits_is_the_spec_with_and_without_the_bootstrap():
+    """The comparison is only about the truncation: its bootstrapped arm must be exactly
+    ppo_cartpole.yaml's PPO (same runs, same numbers), the other differ in that flag alone."""
+    base = load_spec(EXPERIMENTS / "ppo_cartpole.yaml").runs()[0].config
+    runs = load_spec(EXPERIMENTS / "ppo_time_limits.yaml").runs()
+    assert len(runs) == 2 * 2 * 10
+    for r in runs:
+        algo = r.config.algorithm.config
+        assert algo.bootstrap_truncated == (r.variant == "bootstrapped")
+        assert {**algo.__dict__, "bootstrap_truncated": True} == base.algorithm.config.__dict__
+        assert (r.config.agent, r.config.train, r.config.env) == (base.agent, base.train, base.env)

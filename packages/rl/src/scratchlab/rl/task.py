@@ -54,6 +54,7 @@ def train(ctx: RunContext, algo: Any, env: Any, rng: np.random.Generator) -> dic
     recent: deque[float] = deque(maxlen=window)
     last100: deque[float] = deque(maxlen=100)  # a second, longer "final return" window
     steps, updates, steps_to_target = 0, 0, math.inf
+    late, late_below = 0, 0  # updates in the run's second half; those below the target
     grad_norms: list[float] = []
     start, cpu_start = time.perf_counter(), time.process_time()  # CPU time: less load-sensitive
     obs = env.reset() if algo.mode == "steps" else None
@@ -79,6 +80,9 @@ def train(ctx: RunContext, algo: Any, env: Any, rng: np.random.Generator) -> dic
             row[f"return_mean{window}"] = float(np.mean(recent))
             if row[f"return_mean{window}"] >= cfg.train.target_return and math.isinf(steps_to_target):
                 steps_to_target = steps
+        if steps > total / 2:
+            late += 1
+            late_below += int(len(recent) < window or float(np.mean(recent)) < cfg.train.target_return)
         row["wall_s"] = time.perf_counter() - start
         ctx.log_metrics(steps, **row)
         ctx.progress(min(steps, total), total, ret=float(np.mean(recent)) if recent else 0.0)
@@ -89,6 +93,9 @@ def train(ctx: RunContext, algo: Any, env: Any, rng: np.random.Generator) -> dic
             # censored at the run's length when never reached (keeps the table finite)
             "steps_to_target": float(steps_to_target if reached else steps),
             "reached_target": float(reached), "env_steps": float(steps),
+            # how well it holds what it learned: the share of the second half's updates whose
+            # running mean is below the target (0 for a run that never falls back)
+            "late_below_target": late_below / late if late else math.nan,
             "updates": float(updates), "train_wall_s": wall, "us_per_step": 1e6 * wall / steps,
             "cpu_us_per_step": 1e6 * cpu / steps,
             "grad_norm_mean": float(np.mean(grad_norms))}
